@@ -1,0 +1,170 @@
+"""Input checks shared by every backend, run before anything touches storage.
+
+Each check raises ``InvalidInput`` (or ``LimitExceeded``) with a message naming the bad value, so a
+bad call never reaches an engine and never changes what is stored.
+"""
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .capabilities import Capabilities
+from .errors import InvalidInput, LimitExceeded
+from .events import ExpectedVersion, NewEvent, StreamState
+
+MAX_STREAM_ID_BYTES = 256
+MAX_TYPE_BYTES = 256
+MAX_NAME_BYTES = 256
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    """A validated event with its JSON already encoded, so every backend stores the same bytes."""
+
+    id: uuid.UUID
+    type: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    data_json: str
+    metadata_json: str
+
+    @property
+    def size(self) -> int:
+        return len(self.data_json.encode()) + len(self.metadata_json.encode()) + len(self.type.encode()) + 16
+
+
+def check_identifier(value: object, what: str, max_bytes: int) -> str:
+    """A non-empty string of printable characters, without NUL, at most ``max_bytes`` in UTF-8."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be a str, not {type(value).__name__}")
+    if not value:
+        raise InvalidInput(f"{what} must not be empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidInput(f"{what} {value[:40]!r} contains a NUL or control character")
+    size = len(value.encode("utf-8", errors="strict"))
+    if size > max_bytes:
+        raise LimitExceeded(f"{what} is {size} bytes; the limit is {max_bytes}", limit=max_bytes, actual=size)
+    return value
+
+
+def check_stream_id(stream_id: object) -> str:
+    return check_identifier(stream_id, "stream id", MAX_STREAM_ID_BYTES)
+
+
+def check_expected_version(expected: object) -> ExpectedVersion:
+    if isinstance(expected, StreamState):
+        return expected
+    if isinstance(expected, bool) or not isinstance(expected, int):
+        raise InvalidInput(f"expected_version must be a StreamState or an int >= 0, not {expected!r}")
+    if expected < 0:
+        raise InvalidInput(f"expected_version must be >= 0 (use StreamState.NO_STREAM), not {expected}")
+    return expected
+
+
+def check_limit(limit: object) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidInput(f"limit must be None or an int >= 0, not {limit!r}")
+    return limit
+
+
+def check_version(version: object, what: str = "from_version") -> int:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise InvalidInput(f"{what} must be an int >= 0, not {version!r}")
+    return version
+
+
+def _reject_nul(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInput(f"{where} contains a NUL character, which JSON stores such as PostgreSQL refuse")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _reject_nul(k, where)
+            _reject_nul(v, where)
+    elif isinstance(value, list):
+        for v in value:
+            _reject_nul(v, where)
+
+
+def encode_json(value: object, where: str) -> str:
+    """Strict JSON: no NaN or Infinity, no NUL, only JSON types; the text every backend stores."""
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{where} must be a dict, not {type(value).__name__}")
+
+    def refuse(obj: object) -> None:
+        raise InvalidInput(f"{where} is not JSON-serialisable: {type(obj).__name__} {obj!r:.60}")
+
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=refuse, ensure_ascii=False)
+    except ValueError as exc:
+        if isinstance(exc, InvalidInput):
+            raise
+        raise InvalidInput(f"{where} is not JSON-serialisable: {exc}") from None
+    except (TypeError, RecursionError) as exc:
+        raise InvalidInput(f"{where} is not JSON-serialisable: {exc}") from None
+    _reject_nul(value, where)
+    return text
+
+
+def prepare_batch(events: object, capabilities: Capabilities) -> list[PreparedEvent]:
+    """Validate a batch against the API's rules and the backend's declared limits."""
+    if isinstance(events, NewEvent):
+        raise InvalidInput("events must be a list of NewEvent, not a single NewEvent")
+    if not isinstance(events, Iterable) or isinstance(events, (str, bytes, dict)):
+        raise InvalidInput(f"events must be a list of NewEvent, not {type(events).__name__}")
+    batch = list(events)
+    if not batch:
+        raise InvalidInput("events must not be empty")
+    prepared: list[PreparedEvent] = []
+    seen: set[uuid.UUID] = set()
+    for i, event in enumerate(batch):
+        if not isinstance(event, NewEvent):
+            raise InvalidInput(f"events[{i}] must be a NewEvent, not {type(event).__name__}")
+        if not isinstance(event.id, uuid.UUID):
+            raise InvalidInput(f"events[{i}].id must be a UUID, not {event.id!r}")
+        if event.id in seen:
+            raise InvalidInput(f"event id {event.id} appears twice in one batch")
+        seen.add(event.id)
+        type_ = check_identifier(event.type, f"events[{i}].type", MAX_TYPE_BYTES)
+        metadata = {} if event.metadata is None else event.metadata
+        p = PreparedEvent(
+            id=event.id,
+            type=type_,
+            data=event.data,
+            metadata=metadata,
+            data_json=encode_json(event.data, f"events[{i}].data"),
+            metadata_json=encode_json(metadata, f"events[{i}].metadata"),
+        )
+        if capabilities.max_event_bytes is not None and p.size > capabilities.max_event_bytes:
+            raise LimitExceeded(
+                f"events[{i}] is {p.size} bytes; this backend's limit is {capabilities.max_event_bytes}",
+                limit=capabilities.max_event_bytes,
+                actual=p.size,
+            )
+        prepared.append(p)
+    if capabilities.max_batch_events is not None and len(prepared) > capabilities.max_batch_events:
+        raise LimitExceeded(
+            f"batch has {len(prepared)} events; this backend appends at most {capabilities.max_batch_events} atomically",
+            limit=capabilities.max_batch_events,
+            actual=len(prepared),
+        )
+    total = sum(p.size for p in prepared)
+    if capabilities.max_batch_bytes is not None and total > capabilities.max_batch_bytes:
+        raise LimitExceeded(
+            f"batch is {total} bytes; this backend appends at most {capabilities.max_batch_bytes} bytes atomically",
+            limit=capabilities.max_batch_bytes,
+            actual=total,
+        )
+    return prepared
+
+
+def check_float(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise InvalidInput(f"{what} must be a finite number >= 0, not {value!r}")
+    return float(value)

@@ -1,0 +1,330 @@
+"""Throwaway single-node Apache Kafka brokers for tests and benchmarks.
+
+A ``KafkaBroker`` is a real broker (``kafka.Kafka`` from the official jars), not
+an emulator: one JVM in KRaft combined mode (broker and controller, node 1,
+static single-voter quorum) on free ports of 127.0.0.1, with its log dirs,
+config and log in a fresh temp dir that ``stop()`` (also run at interpreter
+exit) deletes again.
+
+The jars come from Maven Central: ``services/maven/kafka-pom.xml`` is resolved
+once with ``mvn dependency:copy-dependencies`` into
+``$XDG_CACHE_HOME/eventstore-workbench/kafka-<version>-<pom digest>/`` (default
+``~/.cache``), so only the first start downloads; editing the pom re-resolves.
+
+Broker settings worth knowing when reading benchmark numbers:
+
+* ``auto.create.topics.enable=false``: adapters must create their topics (with
+  the partition count they mean); a typo then fails instead of silently making
+  a new topic.
+* ``num.partitions`` (constructor ``partitions``) is used for topics created
+  without an explicit partition count.
+* Internal topics (consumer offsets, transaction state, share-group state) have
+  replication factor 1 and min ISR 1, since there is only one broker.
+* The JVM runs with the flags of ``kafka-server-start.sh`` (1 GiB heap, G1), not
+  with start-up tweaks: ``-XX:TieredStopAtLevel=1`` saved ~0.35 s of a ~1.8 s
+  start here but would cap the JIT for the whole benchmark, and
+  ``-XX:+UseSerialGC`` saved nothing.
+
+Tests use ``kafka_for_tests()``: a context manager yielding bootstrap servers,
+taken from ``EVENTSTORE_KAFKA_BOOTSTRAP`` when set (nothing is started),
+otherwise from a broker started for the duration of the block.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from services.base import ServiceUnavailable, free_port, log_tail, port_accepts
+
+BOOTSTRAP_ENV = "EVENTSTORE_KAFKA_BOOTSTRAP"
+POM = Path(__file__).parent / "maven" / "kafka-pom.xml"
+_POM_NS = "{http://maven.apache.org/POM/4.0.0}"
+RESOLVE_TIMEOUT_S = 900
+FORMAT_TIMEOUT_S = 60
+START_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 20
+# As kafka-server-start.sh and kafka-run-class.sh set them, so the broker behaves like a stock one.
+_BROKER_JVM_OPTS = (
+    "-Xms1g",
+    "-Xmx1g",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+)
+_TOOL_JVM_OPTS = ("-Xmx256m", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true")
+# Everything to stdout, which goes to <tmp_dir>/kafka.log.
+_LOG4J2_PROPERTIES = """\
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+"""
+
+
+def _cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "eventstore-workbench"
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:]) or "<no output>"
+
+
+def find_java() -> str:
+    """The java launcher: ``$JAVA_HOME/bin/java`` if set, else ``java`` on PATH."""
+    java_home = os.environ.get("JAVA_HOME")
+    candidate = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if candidate is None or not os.access(candidate, os.X_OK):
+        raise ServiceUnavailable(
+            f"no Java runtime found ({'JAVA_HOME=' + java_home if java_home else 'java is not on PATH'}); "
+            f"Kafka 4.x needs Java 17+ (e.g. apt-get install openjdk-17-jre-headless), "
+            f"or point tests at an existing broker with {BOOTSTRAP_ENV}"
+        )
+    return candidate
+
+
+def runtime_lib_dir() -> Path:
+    """Directory holding the broker's jars; resolved with Maven on first use, then cached.
+
+    Maven writes into a staging dir that is renamed into place, so an interrupted
+    or concurrent resolution never leaves a half-filled cache entry behind.
+    """
+    pom = POM.read_bytes()
+    kafka_version = ET.fromstring(pom).findtext(f"{_POM_NS}properties/{_POM_NS}kafka.version")
+    lib_dir = _cache_root() / f"kafka-{kafka_version}-{hashlib.sha256(pom).hexdigest()[:12]}"
+    if lib_dir.is_dir():
+        return lib_dir
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ServiceUnavailable(
+            f"Maven (mvn) is not on PATH, and the Kafka jars are not cached in {lib_dir}; "
+            f"install it (e.g. apt-get install maven), or point tests at an existing broker with {BOOTSTRAP_ENV}"
+        )
+    find_java()  # Maven needs it too; fail with the clearer message.
+    lib_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{lib_dir.name}.partial-", dir=lib_dir.parent))
+    argv = [mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(POM), "dependency:copy-dependencies",
+            "-DincludeScope=runtime", f"-DoutputDirectory={staging}"]
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=RESOLVE_TIMEOUT_S,
+                                stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ServiceUnavailable(f"resolving the Kafka jars took over {RESOLVE_TIMEOUT_S}s: {' '.join(argv)}") from exc
+    if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ServiceUnavailable(
+            f"resolving the Kafka jars failed (mvn exit {result.returncode}): {' '.join(argv)}\n"
+            f"--- mvn output (tail) ---\n{_tail(result.stdout + result.stderr)}"
+        )
+    try:
+        staging.rename(lib_dir)
+    except OSError:  # a concurrent resolution got there first; its jars are as good as ours
+        shutil.rmtree(staging, ignore_errors=True)
+    return lib_dir
+
+
+def jar_version(lib_dir: Path) -> str:
+    """Version of the kafka-clients jar on the classpath, as AppInfoParser reads it at runtime."""
+    jars = sorted(lib_dir.glob("kafka-clients-*.jar"))
+    if len(jars) != 1:
+        raise ServiceUnavailable(f"expected one kafka-clients jar in {lib_dir}, found {[j.name for j in jars]}")
+    with zipfile.ZipFile(jars[0]) as jar:
+        props = jar.read("kafka/kafka-version.properties").decode()
+    for line in props.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "version":
+            return value.strip()
+    raise ServiceUnavailable(f"no version in kafka/kafka-version.properties of {jars[0]}")
+
+
+def _cluster_id() -> str:
+    """A random cluster id as Kafka's Uuid prints it (22 chars of url-safe base64).
+
+    Like ``Uuid.randomUuid`` we never return one starting with '-', which the
+    StorageTool's argument parser would take for an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+class KafkaBroker:
+    """A private single-node KRaft broker in a temp dir; ``partitions`` is the default topic size."""
+
+    emulator: bool = False
+
+    def __init__(self, *, port: int | None = None, partitions: int = 4, base_dir: str | Path | None = None) -> None:
+        self.port = port
+        self.controller_port: int | None = None
+        self.partitions = partitions
+        self.base_dir = Path(base_dir) if base_dir is not None else None
+        self.version = ""
+        self.tmp_dir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        self._require_started()
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self._require_started() / "kafka.log"
+
+    def start(self) -> KafkaBroker:
+        """Format fresh storage, launch the broker, and return once it serves metadata."""
+        if self.tmp_dir is not None:
+            raise RuntimeError("KafkaBroker already started")
+        java = find_java()
+        lib_dir = runtime_lib_dir()
+        self.version = f"Apache Kafka {jar_version(lib_dir)}"
+        if self.port is not None and port_accepts(self.port):
+            # Otherwise the readiness check could be answered by whatever already listens there.
+            raise ServiceUnavailable(f"cannot start Kafka on 127.0.0.1:{self.port}: the port is already in use")
+        self.port = self.port or free_port()
+        self.controller_port = free_port()
+        while self.controller_port == self.port:
+            self.controller_port = free_port()
+        self.tmp_dir = Path(tempfile.mkdtemp(prefix="eventstore-kafka-", dir=self.base_dir))
+        atexit.register(self.stop)
+        try:
+            self._write_config()
+            self._format_storage(java, lib_dir)
+            self._launch(java, lib_dir)
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM (the broker shuts down cleanly), SIGKILL after STOP_TIMEOUT_S; delete the temp dir; idempotent."""
+        atexit.unregister(self.stop)
+        tmp_dir, self.tmp_dir = self.tmp_dir, None
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if tmp_dir is not None:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+
+    def __enter__(self) -> KafkaBroker:
+        return self if self.tmp_dir is not None else self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _require_started(self) -> Path:
+        if self.tmp_dir is None:
+            raise RuntimeError("KafkaBroker is not running; call start() first")
+        return self.tmp_dir
+
+    def _write_config(self) -> None:
+        tmp_dir = self._require_started()
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "log.dirs": str(tmp_dir / "data"),
+            "num.partitions": str(self.partitions),
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+        }
+        (tmp_dir / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+        (tmp_dir / "log4j2.properties").write_text(_LOG4J2_PROPERTIES)
+
+    def _java_argv(self, java: str, lib_dir: Path, jvm_opts: tuple[str, ...], *main: str) -> list[str]:
+        tmp_dir = self._require_started()
+        return [java, *jvm_opts, f"-Dlog4j2.configurationFile={tmp_dir / 'log4j2.properties'}",
+                "-cp", f"{lib_dir}/*", *main]
+
+    def _format_storage(self, java: str, lib_dir: Path) -> None:
+        tmp_dir = self._require_started()
+        argv = self._java_argv(java, lib_dir, _TOOL_JVM_OPTS, "kafka.tools.StorageTool", "format",
+                               "--cluster-id", _cluster_id(), "--config", str(tmp_dir / "server.properties"))
+        result = subprocess.run(argv, cwd=tmp_dir, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S,
+                                stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            raise ServiceUnavailable(
+                f"formatting Kafka storage failed (exit {result.returncode}): {' '.join(argv)}\n"
+                f"--- output (tail) ---\n{_tail(result.stdout + result.stderr)}"
+            )
+
+    def _launch(self, java: str, lib_dir: Path) -> None:
+        tmp_dir = self._require_started()
+        argv = self._java_argv(java, lib_dir, _BROKER_JVM_OPTS, "kafka.Kafka", str(tmp_dir / "server.properties"))
+        with open(self.log_path, "wb") as log:
+            self._process = subprocess.Popen(argv, cwd=tmp_dir, stdin=subprocess.DEVNULL, stdout=log,
+                                             stderr=subprocess.STDOUT)
+
+    def _wait_until_ready(self) -> None:
+        """Poll until the broker lists itself in a metadata response (it is then unfenced and serving)."""
+        assert self._process is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        admin: AdminClient | None = None
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise ServiceUnavailable(
+                    f"Kafka broker exited with {self._process.returncode} during start-up\n"
+                    f"--- broker log (tail) ---\n{log_tail(self.log_path)}"
+                )
+            # Wait for the socket first: librdkafka would log every refused connection to stderr.
+            if admin is None and port_accepts(self.port):
+                admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
+            if admin is not None:
+                try:
+                    if 1 in admin.list_topics(timeout=2).brokers:
+                        return
+                except KafkaException:
+                    pass
+            time.sleep(0.1)
+        raise ServiceUnavailable(
+            f"Kafka broker did not answer on {self.bootstrap_servers} within {START_TIMEOUT_S}s\n"
+            f"--- broker log (tail) ---\n{log_tail(self.log_path)}"
+        )
+
+
+@contextmanager
+def kafka_for_tests() -> Iterator[str]:
+    """Yield bootstrap servers: ``$EVENTSTORE_KAFKA_BOOTSTRAP`` if set, else a broker started for this block."""
+    bootstrap = os.environ.get(BOOTSTRAP_ENV)
+    if bootstrap:
+        yield bootstrap
+        return
+    with KafkaBroker() as broker:
+        yield broker.bootstrap_servers

@@ -1,0 +1,84 @@
+"""The engine launchers start real servers, hand out working endpoints, and clean up after themselves."""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+import pytest
+
+from services import MotoServer, PostgresServer, postgres_for_tests
+from services.base import port_accepts
+
+
+def test_postgres_server_lifecycle() -> None:
+    server = PostgresServer(durable=False).start()
+    try:
+        tmp_dir, port = server.tmp_dir, server.port
+        assert tmp_dir is not None and port is not None
+        with psycopg.connect(server.dsn) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+        assert server.version.startswith("PostgreSQL ")
+        assert server.settings_summary() == {
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "shared_buffers": "128MB",
+            "max_connections": "200",
+        }
+        with psycopg.connect(server.create_database("events-db")) as conn:
+            assert conn.execute("select current_database()").fetchone() == ("events-db",)
+    finally:
+        server.stop()
+    assert not tmp_dir.exists()
+    assert not port_accepts(port)
+    server.stop()  # idempotent
+
+
+def test_postgres_durable_keeps_defaults_and_applies_settings() -> None:
+    with PostgresServer(settings={"work_mem": "8MB"}) as server:
+        summary = server.settings_summary()
+        assert (summary["fsync"], summary["synchronous_commit"], summary["full_page_writes"]) == ("on", "on", "on")
+        with server.connect() as conn:
+            assert conn.execute("SHOW work_mem").fetchone() == ("8MB",)
+
+
+def test_postgres_for_tests_prefers_env_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTSTORE_POSTGRES_DSN", "postgresql://someone@db.invalid/x")
+    with postgres_for_tests() as dsn:
+        assert dsn == "postgresql://someone@db.invalid/x"
+
+
+def test_moto_server_serves_dynamodb() -> None:
+    boto3 = pytest.importorskip("boto3")
+    with MotoServer() as moto:
+        assert moto.version.startswith("moto ")
+        env = moto.env()
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=env["EVENTSTORE_DYNAMODB_ENDPOINT"],
+            region_name=env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        client.create_table(
+            TableName="events",
+            KeySchema=[{"AttributeName": "stream", "KeyType": "HASH"}, {"AttributeName": "seq", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "stream", "AttributeType": "S"},
+                {"AttributeName": "seq", "AttributeType": "N"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        item = {"stream": {"S": "order-1"}, "seq": {"N": "1"}, "body": {"S": "created"}}
+        client.put_item(TableName="events", Item=item)
+        got = client.get_item(TableName="events", Key={"stream": {"S": "order-1"}, "seq": {"N": "1"}}, ConsistentRead=True)
+        assert got["Item"] == item
+        port = moto.port
+    assert port is not None and not port_accepts(port)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs PostgreSQL as another OS user")
+def test_postgres_runs_unprivileged_when_root() -> None:
+    with PostgresServer(durable=False) as server:
+        assert server.data_dir.stat().st_uid != 0
