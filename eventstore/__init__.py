@@ -21,6 +21,7 @@ from .errors import (
     EventStoreError,
     InvalidInput,
     LimitExceeded,
+    StoreUnavailable,
     SubscriptionError,
     UnsupportedOperation,
 )
@@ -57,6 +58,6 @@ def open_store(url: str) -> EventStore:
 __all__ = [
     "Aggregate", "AppendResult", "BACKENDS", "Capabilities", "CommandResult", "ConcurrencyError",
     "DuplicateEventError", "EngineInfo", "EventStore", "EventStoreError", "InvalidInput", "LimitExceeded",
-    "NewEvent", "Position", "RecordedEvent", "Repository", "RetriesExhausted", "Snapshot", "StreamState",
+    "NewEvent", "Position", "RecordedEvent", "Repository", "RetriesExhausted", "Snapshot", "StoreUnavailable", "StreamState",
     "Subscription", "SubscriptionError", "UnsupportedOperation", "category_of", "execute", "open_store",
 ]

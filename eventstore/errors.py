@@ -62,3 +62,8 @@ class SubscriptionError(EventStoreError):
         self.name = name
         self.position = position
         self.__cause__ = cause
+
+
+class StoreUnavailable(EventStoreError):
+    """The engine could not be reached or the connection broke. An append that raised this may or
+    may not have committed: retry it with the same event ids and idempotency makes that safe."""

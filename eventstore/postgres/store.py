@@ -1,0 +1,347 @@
+"""The PostgreSQL reference store: psycopg 3 with a connection pool, one round trip per append.
+
+Two read modes over the same schema:
+
+- ``reference`` (default): positions are ``(transaction_id, global_position)`` pairs and readers
+  see only transactions older than the oldest still running, so a subscriber can never skip an
+  event that commits late (DESIGN section 2).
+- ``naive``: positions are the plain ``global_position`` sequence values, exactly the textbook
+  design. Kept runnable, and labelled, so the workbench can show what it loses under concurrent
+  writers.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from ..capabilities import Capabilities, EngineInfo
+from ..errors import ConcurrencyError, InvalidInput, StoreUnavailable
+from ..events import AppendResult, ExpectedVersion, Position, RecordedEvent, Snapshot, StreamState
+from ..store import EventStore, match_retry
+from ..validation import PreparedEvent, check_identifier
+from .schema import migrate
+
+MODES = ("reference", "naive")
+
+_LIMITATIONS = (
+    "A long-running writing transaction delays every reader of read_all and subscriptions until it "
+    "ends (readers wait for it rather than skip it); keep write transactions short.",
+    "Immutability is enforced by triggers: a superuser can disable them; also revoke UPDATE, DELETE "
+    "and TRUNCATE from application roles.",
+)
+
+REFERENCE_CAPABILITIES = Capabilities(
+    optimistic_concurrency=True,
+    idempotent_append=True,
+    atomic_batch=True,
+    global_order=True,
+    gap_safe_global_order=True,
+    indexed_category_reads=True,
+    push_notifications=True,
+    transactional_checkpoints=True,
+    snapshots=True,
+    limitations=_LIMITATIONS,
+)
+
+NAIVE_CAPABILITIES = Capabilities(
+    optimistic_concurrency=True,
+    idempotent_append=True,
+    atomic_batch=True,
+    global_order=True,
+    gap_safe_global_order=False,
+    indexed_category_reads=True,
+    push_notifications=True,
+    transactional_checkpoints=True,
+    snapshots=True,
+    limitations=(
+        "NAIVE MODE: positions are sequence values, assigned at insert but visible at commit. A "
+        "subscriber that checkpoints the highest position it has seen skips any event whose "
+        "transaction commits later with a lower position: events are lost under concurrent writers.",
+        *_LIMITATIONS,
+    ),
+)
+
+_SELECT = sql.SQL(
+    "SELECT stream_id, version, transaction_id::text::bigint, global_position, event_id, event_type,"
+    " data, metadata, recorded_at FROM events"
+)
+_ANY_RETRIES = 50
+
+
+class PostgresStore(EventStore):
+    """Event store over a PostgreSQL schema; the schema is created and migrated on open."""
+
+    def __init__(self, conninfo: str, *, schema: str = "public", mode: str = "reference", pool_size: int = 40) -> None:
+        if mode not in MODES:
+            raise InvalidInput(f"mode must be one of {MODES}, not {mode!r}")
+        self.schema = check_identifier(schema, "schema", 63)
+        self.mode = mode
+        self.conninfo = conninfo
+        self.capabilities = REFERENCE_CAPABILITIES if mode == "reference" else NAIVE_CAPABILITIES
+        self.channel = f"{schema}.events"
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+                migrate(conn)
+                version = conn.execute("SHOW server_version").fetchone()[0]
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
+        self.engine = EngineInfo("postgres", "PostgreSQL", version.split()[0], mode=mode)
+        self.pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True, "options": f"-c search_path={schema}"},
+            open=True,
+            name=f"eventstore-{schema}",
+        )
+
+    @classmethod
+    def from_url(cls, url: str) -> "PostgresStore":
+        """``postgresql://...?schema=NAME&mode=reference|naive&pool_size=N``; other parameters go to libpq."""
+        parts = urlsplit(url)
+        ours = {"schema": "public", "mode": "reference", "pool_size": "40"}
+        libpq = []
+        for key, value in parse_qsl(parts.query):
+            if key in ours:
+                ours[key] = value
+            else:
+                libpq.append((key, value))
+        conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(libpq), ""))
+        try:
+            pool_size = int(ours["pool_size"])
+        except ValueError:
+            raise InvalidInput(f"pool_size must be an integer, not {ours['pool_size']!r}") from None
+        return cls(conninfo, schema=ours["schema"], mode=ours["mode"], pool_size=pool_size)
+
+    def settings(self) -> dict[str, str]:
+        """Server settings that change what a benchmark means (durability above all)."""
+        names = ("fsync", "synchronous_commit", "full_page_writes", "wal_level", "shared_buffers", "max_connections")
+        with self._conn() as conn:
+            return {n: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(n))).fetchone()[0] for n in names}
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection]:
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL connection failed: {exc}") from exc
+
+    # -- append --------------------------------------------------------------------------------
+
+    def _append(self, stream_id: str, batch: list[PreparedEvent], expected: ExpectedVersion) -> AppendResult:
+        expected_text = expected.value if isinstance(expected, StreamState) else str(expected)
+        params = (
+            stream_id,
+            expected_text,
+            [e.id for e in batch],
+            [e.type for e in batch],
+            [Jsonb(e.data, dumps=_already_json(e.data_json)) for e in batch],
+            [Jsonb(e.metadata, dumps=_already_json(e.metadata_json)) for e in batch],
+        )
+        for _ in range(_ANY_RETRIES):
+            try:
+                with self._conn() as conn:
+                    rows = conn.execute("SELECT * FROM append_events(%s, %s, %s, %s, %s, %s)", params).fetchall()
+            except psycopg.errors.UniqueViolation as exc:
+                # Another writer passed the same checks at the same moment. For a version collision
+                # under ANY, try again; otherwise report the conflict or let idempotency decide.
+                if exc.diag.constraint_name == "events_stream_version":
+                    if expected is StreamState.ANY:
+                        continue
+                    raise ConcurrencyError(stream_id, expected, self.stream_version(stream_id)) from None
+                continue  # an id collision: the next attempt sees the stored ids
+            return self._append_outcome(stream_id, batch, expected, rows)
+        raise ConcurrencyError(stream_id, expected, self.stream_version(stream_id))
+
+    def _append_outcome(self, stream_id: str, batch: list[PreparedEvent], expected: ExpectedVersion, rows: list[tuple]) -> AppendResult:
+        status = rows[0][0]
+        if status == "conflict":
+            raise ConcurrencyError(stream_id, expected, rows[0][3])
+        stored = [(r[1], r[2], r[3], self._position(r[4], r[5])) for r in rows]
+        if status == "stored":
+            result = match_retry(stream_id, batch, expected, stored)
+            assert result is not None  # match_retry raises unless it is an exact retry
+            return result
+        stored.sort(key=lambda r: r[2])
+        return AppendResult(stream_id, stored[0][2], stored[-1][2], stored[-1][3])
+
+    def _position(self, transaction_id: Any, global_position: int) -> Position:
+        if self.mode == "naive":
+            return global_position
+        return (int(str(transaction_id)), global_position)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _read_stream(self, stream_id: str, from_version: int, limit: int | None, backwards: bool) -> list[RecordedEvent]:
+        if backwards:
+            where = sql.SQL("WHERE stream_id = %s") + (sql.SQL(" AND version <= %s") if from_version else sql.SQL(""))
+            params: list[Any] = [stream_id] + ([from_version] if from_version else [])
+            query = _SELECT + sql.SQL(" ") + where + sql.SQL(" ORDER BY version DESC")
+        else:
+            query = _SELECT + sql.SQL(" WHERE stream_id = %s AND version >= %s ORDER BY version")
+            params = [stream_id, from_version]
+        return self._select(query, params, limit)
+
+    def _read_all(self, after: Position | None, limit: int | None, types: list[str] | None, categories: list[str] | None) -> list[RecordedEvent]:
+        where: list[sql.Composable] = []
+        params: list[Any] = []
+        if self.mode == "reference":
+            if after is not None:
+                where.append(sql.SQL("(transaction_id, global_position) > (%s::text::xid8, %s)"))
+                params += [after[0], after[1]]  # type: ignore[index]
+            # Only transactions that can no longer commit behind us: everything older than the
+            # oldest transaction still in progress.
+            where.append(sql.SQL("transaction_id < pg_snapshot_xmin(pg_current_snapshot())"))
+            order = sql.SQL(" ORDER BY transaction_id, global_position")
+        else:
+            if after is not None:
+                where.append(sql.SQL("global_position > %s"))
+                params.append(after)
+            order = sql.SQL(" ORDER BY global_position")
+        if types is not None:
+            where.append(sql.SQL("event_type = ANY(%s)"))
+            params.append(types)
+        if categories is not None:
+            if len(categories) == 1:  # lets the planner walk events_category_order in order
+                where.append(sql.SQL("category = %s"))
+                params.append(categories[0])
+            else:
+                where.append(sql.SQL("category = ANY(%s)"))
+                params.append(categories)
+        query = _SELECT
+        if where:
+            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
+        return self._select(query + order, params, limit)
+
+    def _select(self, query: sql.Composable, params: list[Any], limit: int | None) -> list[RecordedEvent]:
+        if limit is not None:
+            query += sql.SQL(" LIMIT %s")
+            params = [*params, limit]
+        with self._conn() as conn:
+            rows = conn.execute(query, params).fetchall()
+        naive = self.mode == "naive"
+        return [
+            RecordedEvent(s, v, g if naive else (t, g), i, ty, d, m, r)
+            for s, v, t, g, i, ty, d, m, r in rows
+        ]
+
+    def _check_position(self, after: object) -> Position | None:
+        if after is None or self.mode == "naive":
+            return super()._check_position(after)
+        if (
+            isinstance(after, (tuple, list))
+            and len(after) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in after)
+        ):
+            return (after[0], after[1])
+        raise InvalidInput(f"a reference-mode position is a (transaction_id, global_position) pair, not {after!r}")
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _load_checkpoint(self, name: str) -> Position | None:
+        with self._conn() as conn:
+            row = conn.execute(
+                "SELECT transaction_id::text::bigint, global_position FROM subscription_checkpoints WHERE name = %s", (name,)
+            ).fetchone()
+        if row is None:
+            return None
+        if self.mode == "naive":
+            return row[1]
+        if row[0] is None:
+            raise InvalidInput(f"checkpoint {name!r} was written by a naive-mode consumer; it has no transaction id")
+        return (row[0], row[1])
+
+    def _save_checkpoint(self, name: str, position: Position, tx: Any) -> None:
+        txid, pos = (None, position) if self.mode == "naive" else position  # type: ignore[misc]
+        query = (
+            "INSERT INTO subscription_checkpoints (name, transaction_id, global_position, updated_at)"
+            " VALUES (%s, %s::text::xid8, %s, now()) ON CONFLICT (name) DO UPDATE SET"
+            " transaction_id = excluded.transaction_id, global_position = excluded.global_position, updated_at = now()"
+        )
+        params = (name, None if txid is None else str(txid), pos)
+        if tx is not None:
+            tx.execute(query, params)
+            return
+        with self._conn() as conn:
+            conn.execute(query, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection inside a transaction: handler writes and the checkpoint commit together."""
+        with self._conn() as conn, conn.transaction():
+            yield conn
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def _save_snapshot(self, snapshot: Snapshot) -> None:
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO snapshots (stream_id, schema_version, version, state) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (stream_id, schema_version, version) DO UPDATE SET state = excluded.state, recorded_at = now()",
+                (snapshot.stream_id, snapshot.schema_version, snapshot.version, Jsonb(snapshot.state)),
+            )
+
+    def _load_snapshot(self, stream_id: str, schema_version: int | None) -> Snapshot | None:
+        query = "SELECT stream_id, version, state, schema_version, recorded_at FROM snapshots WHERE stream_id = %s"
+        params: list[Any] = [stream_id]
+        if schema_version is not None:
+            query += " AND schema_version = %s"
+            params.append(schema_version)
+        with self._conn() as conn:
+            row = conn.execute(query + " ORDER BY version DESC LIMIT 1", params).fetchone()
+        return Snapshot(*row) if row else None
+
+    def _delete_snapshots(self, stream_id: str | None) -> None:
+        with self._conn() as conn:
+            if stream_id is None:
+                conn.execute("DELETE FROM snapshots")
+            else:
+                conn.execute("DELETE FROM snapshots WHERE stream_id = %s", (stream_id,))
+
+    # -- live ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def notifications(self) -> Iterator[Callable[[float], None]]:
+        """LISTEN on this schema's channel on a dedicated connection; appends NOTIFY at commit."""
+        try:
+            conn = psycopg.connect(self.conninfo, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL connection failed: {exc}") from exc
+        try:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+
+            def wait(timeout: float) -> None:
+                for _ in conn.notifies(timeout=timeout, stop_after=1):
+                    pass
+
+            yield wait
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def drop(self) -> None:
+        """Drop this store's schema and everything in it (used by tests and benchmark cleanup)."""
+        with self._conn() as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
+
+
+def _already_json(text: str) -> Callable[[Any], str]:
+    """Reuse the JSON the validator already produced instead of serialising twice."""
+    return lambda _obj: text
+
+
+def new_schema_name(prefix: str = "es") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,241 @@
+"""The PostgreSQL reference: the conformance suite in both modes, plus what only PostgreSQL can show:
+out-of-order commits, a writer race against a live subscriber, a killed connection mid-append,
+and immutability enforced by the database itself."""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from eventstore import NewEvent, StoreUnavailable, StreamState, open_store
+from eventstore.postgres import PostgresStore, migrate, new_schema_name
+from eventstore.testing import EventStoreConformance
+
+
+def store_url(dsn: str, mode: str = "reference", schema: str | None = None) -> str:
+    sep = "&" if "?" in dsn else "?"
+    return f"{dsn}{sep}schema={schema or new_schema_name('t')}&mode={mode}&pool_size=12"
+
+
+@pytest.fixture
+def store(pg_dsn):
+    s = open_store(store_url(pg_dsn))
+    yield s
+    s.drop()
+    s.close()
+
+
+@pytest.fixture
+def naive(pg_dsn, store):
+    """A naive-mode store over the same schema as ``store``."""
+    s = open_store(store_url(pg_dsn, "naive", store.schema))
+    yield s
+    s.close()
+
+
+class PostgresConformance(EventStoreConformance):
+    mode = "reference"
+    property_examples = 25
+
+    @pytest.fixture(autouse=True)
+    def _dsn(self, pg_dsn):
+        self.dsn = pg_dsn
+
+    def make_store(self) -> PostgresStore:
+        return open_store(store_url(self.dsn, self.mode))
+
+    def close_store(self, store: PostgresStore) -> None:
+        store.drop()
+        store.close()
+
+
+class TestPostgresReference(PostgresConformance):
+    mode = "reference"
+
+
+class TestPostgresNaive(PostgresConformance):
+    mode = "naive"
+
+
+# -- gap safety ----------------------------------------------------------------------------------
+
+
+def raw_append(conn: psycopg.Connection, schema: str, stream_id: str) -> uuid.UUID:
+    """Call the store's own append function inside the caller's open transaction."""
+    event_id = uuid.uuid4()
+    conn.execute(f'SET search_path TO "{schema}"')
+    conn.execute(
+        "SELECT * FROM append_events(%s, 'any', %s, %s, %s::jsonb[], %s::jsonb[])",
+        (stream_id, [event_id], ["T"], ['{"late": true}'], ["{}"]),
+    )
+    return event_id
+
+
+def test_out_of_order_commit_reference_waits_naive_skips(pg_dsn, store, naive):
+    """Two transactions; the one holding the lower position commits last."""
+    store.append("Order-0", [NewEvent("Before", {})])
+    with psycopg.connect(pg_dsn) as first, psycopg.connect(pg_dsn) as second:
+        early = raw_append(first, store.schema, "Order-1")  # lower position, still open
+        late = raw_append(second, store.schema, "Order-2")  # higher position
+        second.commit()
+
+        ref_seen, naive_seen = [], []
+        ref_sub = store.subscribe("ref", ref_seen.append)
+        naive_sub = naive.subscribe("naive", naive_seen.append)
+        ref_sub.catch_up()
+        naive_sub.catch_up()
+        assert [e.type for e in ref_seen] == ["Before"]  # waits for the open transaction
+        assert [e.event_id for e in naive_seen][-1] == late  # naive has checkpointed past `early`
+
+        first.commit()
+    ref_sub.catch_up()
+    naive_sub.catch_up()
+    assert [e.event_id for e in ref_seen[1:]] == [early, late]
+    positions = [e.position for e in ref_seen]
+    assert positions == sorted(positions)
+    assert early not in {e.event_id for e in naive_seen}, "the naive mode should have lost the late commit"
+    # Both commits are stored; only the naive subscriber never sees one of them.
+    assert {e.event_id for e in store.read_all()} >= {early, late}
+    assert store.subscribe("ref-fresh", lambda e: None).catch_up() == 3
+
+
+def test_race_many_writers_live_subscriber_exactly_once(store):
+    writers, per_writer = 8, 60
+    delivered: list = []
+    sub = store.subscribe("race", delivered.append, batch_size=50, poll_interval=0.05).start()
+    errors: list[BaseException] = []
+
+    def write(w: int) -> None:
+        try:
+            for i in range(per_writer):
+                stream_id = f"Race-{w}-{i % 5}"
+                size = 1 + (i % 3)
+                store.append(stream_id, [NewEvent("T", {"w": w, "i": i, "k": k}) for k in range(size)])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    total = len(store.read_all())
+    deadline = time.monotonic() + 20
+    while len(delivered) < total and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sub.stop()
+    assert sub.error is None
+    ids = [e.event_id for e in delivered]
+    assert len(ids) == len(set(ids)) == total, "every event exactly once"
+    assert [e.position for e in delivered] == [e.position for e in store.read_all()], "one consistent order"
+    for stream_id in {e.stream_id for e in delivered}:
+        versions = [e.version for e in delivered if e.stream_id == stream_id]
+        assert versions == sorted(versions)
+
+
+def test_killed_connection_mid_append_leaves_no_partial_batch(pg_dsn, store):
+    batch = [NewEvent("Bulk", {"i": i, "pad": "x" * 200}) for i in range(20000)]
+    outcome: list = []
+
+    def append() -> None:
+        try:
+            store.append("Bulk-1", batch)
+            outcome.append("committed")
+        except StoreUnavailable as exc:
+            outcome.append(exc)
+
+    writer = threading.Thread(target=append)
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        writer.start()
+        killed = False
+        deadline = time.monotonic() + 10
+        while not killed and time.monotonic() < deadline:
+            row = admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%%append_events%%' AND pid <> pg_backend_pid()"
+            ).fetchone()
+            if row:
+                killed = admin.execute("SELECT pg_terminate_backend(%s)", (row[0],)).fetchone()[0]
+        writer.join()
+    assert killed, "the append finished before it could be killed; enlarge the batch"
+    assert isinstance(outcome[0], StoreUnavailable)
+    assert store.read_stream("Bulk-1") == []
+    # The pool replaced the dead connection, and the exact retry now succeeds in full.
+    assert store.append("Bulk-1", batch).last_version == len(batch) - 1
+
+
+@pytest.mark.parametrize("statement", ["UPDATE events SET data = '{}'", "DELETE FROM events", "TRUNCATE events"])
+def test_events_are_immutable_in_sql(pg_dsn, store, statement):
+    store.append("Order-1", [NewEvent("T", {"x": 1})])
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{store.schema}"')
+        with pytest.raises(psycopg.errors.RestrictViolation, match="immutable"):
+            conn.execute(statement)
+    assert store.read_all()[0].data == {"x": 1}
+
+
+def test_migrations_are_safe_to_apply_twice(pg_dsn, store):
+    store.append("Order-1", [NewEvent("T", {})])
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{store.schema}"')
+        assert migrate(conn) == []  # recorded as applied
+        conn.execute("DELETE FROM schema_migrations")
+        assert len(migrate(conn)) >= 4  # every file again, by hand: no error
+    assert len(store.read_all()) == 1
+
+
+def test_bad_urls_and_positions(pg_dsn, store):
+    with pytest.raises(Exception, match="mode"):
+        open_store(store_url(pg_dsn, "fast"))
+    with pytest.raises(Exception, match="pair"):
+        store.read_all(after=5)
+    with pytest.raises(StoreUnavailable):
+        open_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_transactional_handler_and_checkpoint_commit_together(pg_dsn, store):
+    store.append("Order-1", [NewEvent("T", {"n": i}) for i in range(4)])
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE TABLE "{store.schema}".projection (n int)')
+
+    def failing(event, tx):
+        tx.execute("INSERT INTO projection VALUES (%s)", (event.data["n"],))
+        if event.data["n"] == 3:
+            raise RuntimeError("boom")
+
+    with pytest.raises(Exception):
+        store.subscribe("p", failing, transactional=True).catch_up()
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{store.schema}"')
+        assert conn.execute("SELECT count(*) FROM projection").fetchone()[0] == 0
+    assert store.load_checkpoint("p") is None
+    store.subscribe("p", lambda e, tx: tx.execute("INSERT INTO projection VALUES (%s)", (e.data["n"],)), transactional=True).catch_up()
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{store.schema}"')
+        assert conn.execute("SELECT count(*) FROM projection").fetchone()[0] == 4
+    assert store.load_checkpoint("p") == store.read_all()[-1].position
+
+
+def test_concurrent_no_stream_appends_one_wins(store):
+    results: list = []
+    barrier = threading.Barrier(6)
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            results.append(store.append("Order-race", [NewEvent("Created", {})], StreamState.NO_STREAM))
+        except Exception as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wins = [r for r in results if not isinstance(r, Exception)]
+    assert len(wins) == 1
+    assert all(type(r).__name__ == "ConcurrencyError" and r.actual == 0 for r in results if isinstance(r, Exception))
+    assert len(store.read_stream("Order-race")) == 1
