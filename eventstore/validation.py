@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,6 +16,10 @@ from typing import Any
 from .capabilities import Capabilities
 from .errors import InvalidInput, LimitExceeded
 from .events import ExpectedVersion, NewEvent, StreamState
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: A JSON-escaped NUL: ``\u0000`` preceded by an even number of backslashes.
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 MAX_STREAM_ID_BYTES = 256
 MAX_TYPE_BYTES = 256
@@ -43,7 +48,7 @@ def check_identifier(value: object, what: str, max_bytes: int) -> str:
         raise InvalidInput(f"{what} must be a str, not {type(value).__name__}")
     if not value:
         raise InvalidInput(f"{what} must not be empty")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _CONTROL.search(value):
         raise InvalidInput(f"{what} {value[:40]!r} contains a NUL or control character")
     size = len(value.encode("utf-8", errors="strict"))
     if size > max_bytes:
@@ -79,19 +84,6 @@ def check_version(version: object, what: str = "from_version") -> int:
     return version
 
 
-def _reject_nul(value: Any, where: str) -> None:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise InvalidInput(f"{where} contains a NUL character, which JSON stores such as PostgreSQL refuse")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _reject_nul(k, where)
-            _reject_nul(v, where)
-    elif isinstance(value, list):
-        for v in value:
-            _reject_nul(v, where)
-
-
 def encode_json(value: object, where: str) -> str:
     """Strict JSON: no NaN or Infinity, no NUL, only JSON types; the text every backend stores."""
     if not isinstance(value, dict):
@@ -108,7 +100,8 @@ def encode_json(value: object, where: str) -> str:
         raise InvalidInput(f"{where} is not JSON-serialisable: {exc}") from None
     except (TypeError, RecursionError) as exc:
         raise InvalidInput(f"{where} is not JSON-serialisable: {exc}") from None
-    _reject_nul(value, where)
+    if "\\u0000" in text and _ESCAPED_NUL.search(text):
+        raise InvalidInput(f"{where} contains a NUL character, which JSON stores such as PostgreSQL refuse")
     return text
 
 

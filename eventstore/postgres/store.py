@@ -14,6 +14,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
+from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -27,6 +29,7 @@ from ..errors import ConcurrencyError, InvalidInput, StoreUnavailable
 from ..events import AppendResult, ExpectedVersion, Position, RecordedEvent, Snapshot, StreamState
 from ..store import EventStore, match_retry
 from ..validation import PreparedEvent, check_identifier
+from .notifier import Notifier
 from .schema import migrate
 
 MODES = ("reference", "naive")
@@ -74,6 +77,24 @@ _SELECT = sql.SQL(
     " data, metadata, recorded_at FROM events"
 )
 _ANY_RETRIES = 50
+#: Batches up to this size send their events as scalar parameters in ARRAY[...] constructors:
+#: adapting Python lists to PostgreSQL arrays costs more than the rest of a one-event append.
+_INLINE_ARRAYS = 16
+_APPEND_SQL = "\n".join(
+    line for line in files(__package__).joinpath("queries", "append.sql").read_text().splitlines() if not line.startswith("--")
+)
+
+
+@lru_cache(maxsize=_INLINE_ARRAYS)
+def _append_query(size: int) -> str:
+    """queries/append.sql, with the arrays spelled out for small batches."""
+    if size > _INLINE_ARRAYS:
+        return _APPEND_SQL
+    query = _APPEND_SQL
+    for param, key in (("event_ids", "i"), ("event_types", "t"), ("data", "d"), ("metadata", "m")):
+        items = ", ".join(f"%({key}{n})s" for n in range(size))
+        query = query.replace(f"%({param})s::", f"ARRAY[{items}]::")
+    return query
 
 
 class PostgresStore(EventStore):
@@ -87,6 +108,7 @@ class PostgresStore(EventStore):
         self.conninfo = conninfo
         self.capabilities = REFERENCE_CAPABILITIES if mode == "reference" else NAIVE_CAPABILITIES
         self.channel = f"{schema}.events"
+        self._notifier = Notifier(conninfo, self.channel)
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
@@ -140,46 +162,54 @@ class PostgresStore(EventStore):
     # -- append --------------------------------------------------------------------------------
 
     def _append(self, stream_id: str, batch: list[PreparedEvent], expected: ExpectedVersion) -> AppendResult:
-        expected_text = expected.value if isinstance(expected, StreamState) else str(expected)
-        params = (
-            stream_id,
-            expected_text,
-            [e.id for e in batch],
-            [e.type for e in batch],
-            [Jsonb(e.data, dumps=_already_json(e.data_json)) for e in batch],
-            [Jsonb(e.metadata, dumps=_already_json(e.metadata_json)) for e in batch],
-        )
+        params: dict[str, Any] = {
+            "stream_id": stream_id,
+            "expected": expected.value if isinstance(expected, StreamState) else "exact",
+            "expected_version": None if isinstance(expected, StreamState) else expected,
+        }
+        query = _append_query(len(batch))
+        if len(batch) <= _INLINE_ARRAYS:
+            for n, e in enumerate(batch):
+                params.update({f"i{n}": e.id, f"t{n}": e.type, f"d{n}": e.data_json, f"m{n}": e.metadata_json})
+        else:
+            params.update(
+                event_ids=[e.id for e in batch],
+                event_types=[e.type for e in batch],
+                data=[e.data_json for e in batch],
+                metadata=[e.metadata_json for e in batch],
+            )
         for _ in range(_ANY_RETRIES):
             try:
                 with self._conn() as conn:
-                    rows = conn.execute("SELECT * FROM append_events(%s, %s, %s, %s, %s, %s)", params).fetchall()
+                    rows = conn.execute(query, params).fetchall()
             except psycopg.errors.UniqueViolation as exc:
-                # Another writer passed the same checks at the same moment. For a version collision
-                # under ANY, try again; otherwise report the conflict or let idempotency decide.
-                if exc.diag.constraint_name == "events_stream_version":
-                    if expected is StreamState.ANY:
-                        continue
-                    raise ConcurrencyError(stream_id, expected, self.stream_version(stream_id)) from None
-                continue  # an id collision: the next attempt sees the stored ids
-            return self._append_outcome(stream_id, batch, expected, rows)
+                if exc.diag.constraint_name == "events_event_id":
+                    return self._stored_batch(stream_id, batch, expected)
+                if expected is StreamState.ANY:
+                    continue  # a concurrent writer took these versions: take the next ones
+                raise ConcurrencyError(stream_id, expected, self.stream_version(stream_id)) from None
+            if not rows:  # the version check failed, unless this is a retry of a stored batch
+                return self._stored_batch(stream_id, batch, expected)
+            rows.sort()
+            self._notifier.poke()
+            return AppendResult(stream_id, rows[0][0], rows[-1][0], self._position(rows[-1][1], rows[-1][2]))
         raise ConcurrencyError(stream_id, expected, self.stream_version(stream_id))
 
-    def _append_outcome(self, stream_id: str, batch: list[PreparedEvent], expected: ExpectedVersion, rows: list[tuple]) -> AppendResult:
-        status = rows[0][0]
-        if status == "conflict":
-            raise ConcurrencyError(stream_id, expected, rows[0][3])
-        stored = [(r[1], r[2], r[3], self._position(r[4], r[5])) for r in rows]
-        if status == "stored":
-            result = match_retry(stream_id, batch, expected, stored)
-            assert result is not None  # match_retry raises unless it is an exact retry
-            return result
-        stored.sort(key=lambda r: r[2])
-        return AppendResult(stream_id, stored[0][2], stored[-1][2], stored[-1][3])
+    def _stored_batch(self, stream_id: str, batch: list[PreparedEvent], expected: ExpectedVersion) -> AppendResult:
+        """The append wrote nothing: an exact retry gets the original result, anything else an error."""
+        with self._conn() as conn:
+            stored = conn.execute(
+                "SELECT event_id, stream_id, version, transaction_id::text::bigint, global_position"
+                " FROM events WHERE event_id = ANY(%s)",
+                ([e.id for e in batch],),
+            ).fetchall()
+        result = match_retry(stream_id, batch, expected, [(i, s, v, self._position(t, g)) for i, s, v, t, g in stored])
+        if result is None:
+            raise ConcurrencyError(stream_id, expected, self.stream_version(stream_id))
+        return result
 
-    def _position(self, transaction_id: Any, global_position: int) -> Position:
-        if self.mode == "naive":
-            return global_position
-        return (int(str(transaction_id)), global_position)
+    def _position(self, transaction_id: int, global_position: int) -> Position:
+        return global_position if self.mode == "naive" else (transaction_id, global_position)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -313,7 +343,7 @@ class PostgresStore(EventStore):
 
     @contextmanager
     def notifications(self) -> Iterator[Callable[[float], None]]:
-        """LISTEN on this schema's channel on a dedicated connection; appends NOTIFY at commit."""
+        """LISTEN on this schema's channel on a dedicated connection; see ``Notifier`` for the sender."""
         try:
             conn = psycopg.connect(self.conninfo, autocommit=True)
         except psycopg.OperationalError as exc:
@@ -330,17 +360,13 @@ class PostgresStore(EventStore):
             conn.close()
 
     def close(self) -> None:
+        self._notifier.close()
         self.pool.close()
 
     def drop(self) -> None:
         """Drop this store's schema and everything in it (used by tests and benchmark cleanup)."""
         with self._conn() as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
-
-
-def _already_json(text: str) -> Callable[[Any], str]:
-    """Reuse the JSON the validator already produced instead of serialising twice."""
-    return lambda _obj: text
 
 
 def new_schema_name(prefix: str = "es") -> str:
