@@ -100,7 +100,7 @@ class MemoryStore(EventStore):
 
     def _save_snapshot(self, snapshot: Snapshot) -> None:
         with self._lock:
-            kept = [s for s in self._snapshots.get(snapshot.stream_id, []) if s.version != snapshot.version]
+            kept = [s for s in self._snapshots.get(snapshot.stream_id, []) if (s.version, s.schema_version) != (snapshot.version, snapshot.schema_version)]
             kept.append(Snapshot(snapshot.stream_id, snapshot.version, _copy_obj(snapshot.state), snapshot.schema_version, datetime.now(timezone.utc)))
             self._snapshots[snapshot.stream_id] = sorted(kept, key=lambda s: s.version)
 

@@ -84,21 +84,22 @@ def check_version(version: object, what: str = "from_version") -> int:
     return version
 
 
+def _refuse(obj: object) -> None:
+    raise TypeError(f"{type(obj).__name__} {obj!r:.60}")
+
+
+#: One encoder, built once: json.dumps with options builds a new one on every call.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_refuse, ensure_ascii=False)
+
+
 def encode_json(value: object, where: str) -> str:
     """Strict JSON: no NaN or Infinity, no NUL, only JSON types; the text every backend stores."""
     if not isinstance(value, dict):
         raise InvalidInput(f"{where} must be a dict, not {type(value).__name__}")
 
-    def refuse(obj: object) -> None:
-        raise InvalidInput(f"{where} is not JSON-serialisable: {type(obj).__name__} {obj!r:.60}")
-
     try:
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=refuse, ensure_ascii=False)
-    except ValueError as exc:
-        if isinstance(exc, InvalidInput):
-            raise
-        raise InvalidInput(f"{where} is not JSON-serialisable: {exc}") from None
-    except (TypeError, RecursionError) as exc:
+        text = _ENCODER.encode(value)
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidInput(f"{where} is not JSON-serialisable: {exc}") from None
     if "\\u0000" in text and _ESCAPED_NUL.search(text):
         raise InvalidInput(f"{where} contains a NUL character, which JSON stores such as PostgreSQL refuse")
@@ -109,9 +110,12 @@ def prepare_batch(events: object, capabilities: Capabilities) -> list[PreparedEv
     """Validate a batch against the API's rules and the backend's declared limits."""
     if isinstance(events, NewEvent):
         raise InvalidInput("events must be a list of NewEvent, not a single NewEvent")
-    if not isinstance(events, Iterable) or isinstance(events, (str, bytes, dict)):
+    if isinstance(events, list):
+        batch = events
+    elif isinstance(events, Iterable) and not isinstance(events, (str, bytes, dict)):
+        batch = list(events)
+    else:
         raise InvalidInput(f"events must be a list of NewEvent, not {type(events).__name__}")
-    batch = list(events)
     if not batch:
         raise InvalidInput("events must not be empty")
     prepared: list[PreparedEvent] = []
