@@ -1,0 +1,102 @@
+"""Where a Kafka store lives: brokers and security settings, and the names it derives from its prefix.
+
+``kafka://host:port[,host:port...]?prefix=NAME[&mode=fenced|naive][&version=X.Y.Z]``. Without a host
+the bootstrap servers come from ``EVENTSTORE_KAFKA_BOOTSTRAP``. Security settings come only from the
+environment (``SECURITY_ENV``), so no secret ends up in a URL that is recorded with results.
+``version`` is the broker's release, which the Kafka protocol does not reveal: the launcher that
+started the broker passes it on, otherwise the store reports "unknown".
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..errors import InvalidInput
+
+BOOTSTRAP_ENV = "EVENTSTORE_KAFKA_BOOTSTRAP"
+#: Environment variable -> librdkafka setting, passed through unchanged.
+SECURITY_ENV = {
+    "EVENTSTORE_KAFKA_SECURITY_PROTOCOL": "security.protocol",
+    "EVENTSTORE_KAFKA_SASL_MECHANISM": "sasl.mechanism",
+    "EVENTSTORE_KAFKA_SASL_USERNAME": "sasl.username",
+    "EVENTSTORE_KAFKA_SASL_PASSWORD": "sasl.password",
+}
+#: ``fenced``: one writer at a time per prefix, enforced by the broker. ``naive``: check-then-append.
+MODES = ("fenced", "naive")
+#: librdkafka's own log lines go to Python logging, not to stderr. Each fence takeover logs there at
+#: CRITICAL (librdkafka's level for a fenced producer): routine in fenced mode with several instances.
+CLIENT_LOG = logging.getLogger("eventstore.kafka.client")
+CLIENT_LOG.addHandler(logging.NullHandler())
+#: Seconds any single broker request may take before it fails with ``BrokerError``.
+TIMEOUT_S = 30.0
+_PREFIX = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")  # topic names: 249 chars of [A-Za-z0-9._-]
+_OPTIONS = {"prefix", "mode", "version"}
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    """Everything needed to connect; the names of topics, groups and transactional ids follow from ``prefix``."""
+
+    bootstrap: str
+    prefix: str = "eventstore"
+    mode: str = "fenced"
+    version: str = "unknown"
+    security: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not _PREFIX.fullmatch(self.prefix):
+            raise InvalidInput(f"Kafka prefix must be 1-200 characters of [A-Za-z0-9._-], not starting with '.': {self.prefix!r}")
+        if self.mode not in MODES:
+            raise InvalidInput(f"Kafka mode must be one of {MODES}, not {self.mode!r}")
+
+    @classmethod
+    def from_url(cls, url: str, environ: Mapping[str, str] = os.environ) -> "KafkaConfig":
+        parts = urlsplit(url)
+        if "@" in parts.netloc:
+            raise InvalidInput("Kafka credentials come from EVENTSTORE_KAFKA_SASL_USERNAME/PASSWORD, not from the URL")
+        options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise InvalidInput(f"unknown Kafka URL option(s) {unknown}; known: {sorted(_OPTIONS)}")
+        bootstrap = unquote(parts.netloc) or environ.get(BOOTSTRAP_ENV, "")
+        if not bootstrap:
+            raise InvalidInput(f"no Kafka bootstrap servers: put host:port in the URL or set {BOOTSTRAP_ENV}")
+        version = options.get("version", "unknown").removeprefix("Apache Kafka").strip() or "unknown"
+        security = {setting: environ[var] for var, setting in SECURITY_ENV.items() if environ.get(var)}
+        return cls(bootstrap, options.get("prefix", "eventstore"), options.get("mode", "fenced"), version, security)
+
+    @property
+    def events_topic(self) -> str:
+        return f"{self.prefix}.events"
+
+    @property
+    def snapshots_topic(self) -> str:
+        return f"{self.prefix}.snapshots"
+
+    @property
+    def reader_group(self) -> str:
+        """librdkafka consumers need a group id; readers only ``assign()``, so this group never has members or offsets."""
+        return f"{self.prefix}.readers"
+
+    def checkpoint_group(self, name: str) -> str:
+        """The consumer group whose committed offset is subscription ``name``'s checkpoint."""
+        return f"{self.prefix}.checkpoint.{name}"
+
+    @property
+    def writer_id(self) -> str:
+        """The ``transactional.id`` of writers. Fenced: one per prefix, so a new writer fences the last;
+        naive: a prefix for one id per instance, so writers never meet."""
+        return f"{self.prefix}.writer"
+
+    def transactional_id(self) -> str:
+        return self.writer_id if self.mode == "fenced" else f"{self.writer_id}.{uuid.uuid4()}"
+
+    def client(self, **settings: Any) -> dict[str, Any]:
+        """librdkafka settings for one client: connection and security, then ``settings``."""
+        return {"bootstrap.servers": self.bootstrap, **self.security, "logger": CLIENT_LOG, "socket.nagle.disable": True, **settings}

@@ -1,0 +1,101 @@
+"""The transactional producer that appends to the events partition, and the fence it holds.
+
+Kafka has no conditional write, but it has fencing: when a producer calls ``init_transactions``
+with a ``transactional.id``, the broker aborts any transaction still open under that id and
+refuses every later request from the previous producer with it. In fenced mode all store
+instances of a prefix share one id, so at most one of them can commit at a time, and a commit
+that succeeds proves that no other instance wrote since this one took the fence: the
+expected-version check it made, against an index read up to the log's end after taking the
+fence, still held. Taking the fence also settles the previous holder's unfinished transaction
+(committed or aborted, never left open), which is why reading after it sees every write there is.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from .config import TIMEOUT_S, KafkaConfig
+from .errors import BrokerError
+from .records import Record
+
+#: Longest an open transaction can hold back readers (the LSO) if its writer dies.
+TRANSACTION_TIMEOUT_MS = 10_000
+
+
+class FenceLost(Exception):
+    """The transaction did not commit, or may have: take the fence again and look at the log to know."""
+
+
+class Writer:
+    def __init__(self, config: KafkaConfig) -> None:
+        self._config = config
+        self._producer: Producer | None = None
+
+    def take_fence(self) -> None:
+        """Hold the fence, unless already held (or believed held: only a commit can tell)."""
+        if self._producer is not None:
+            return
+        transactional_id = self._config.transactional_id()
+        producer = Producer(self._config.client(**{
+            "transactional.id": transactional_id,
+            "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+            "linger.ms": 0,
+        }))
+        try:
+            producer.init_transactions(TIMEOUT_S)
+        except KafkaException as exc:
+            raise BrokerError(f"cannot take the writer fence {transactional_id!r}: {exc}") from exc
+        self._producer = producer
+
+    def commit(self, topic: str, records: list[Record]) -> list[int]:
+        """Write ``records`` to partition 0 in one transaction; their offsets.
+
+        Raises ``FenceLost`` when another instance took the fence or the outcome is unknown, and
+        ``BrokerError`` when the transaction was aborted (nothing written).
+        """
+        producer = self._producer
+        assert producer is not None, "take_fence() first"
+        offsets: list[int] = [-1] * len(records)
+
+        def delivered(n: int) -> Callable[[KafkaError | None, Message], None]:
+            def record(error: KafkaError | None, message: Message) -> None:
+                if error is None:
+                    offsets[n] = message.offset()
+
+            return record
+
+        try:
+            producer.begin_transaction()
+            for n, (key, value, headers) in enumerate(records):
+                while True:
+                    try:
+                        producer.produce(topic, value, key, partition=0, headers=headers, on_delivery=delivered(n))
+                        break
+                    except BufferError:  # the local queue is full: send some, then go on
+                        producer.poll(0.1)
+            producer.flush(TIMEOUT_S)  # serves the delivery callbacks, which carry the offsets
+            producer.commit_transaction(TIMEOUT_S)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.txn_requires_abort() and self._abort():
+                raise BrokerError(f"append aborted, nothing written: {error}") from exc
+            self.release()
+            raise FenceLost(str(error)) from exc
+        if min(offsets) < 0:  # committed, yet a delivery report is missing: the log will tell
+            self.release()
+            raise FenceLost("committed without every delivery report")
+        return offsets
+
+    def _abort(self) -> bool:
+        try:
+            self._producer.abort_transaction(TIMEOUT_S)  # type: ignore[union-attr]
+            return True
+        except KafkaException:
+            return False
+
+    def release(self) -> None:
+        """Drop the producer; an open transaction of it is aborted by whoever takes the fence next."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.purge()

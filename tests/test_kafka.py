@@ -1,0 +1,288 @@
+"""The Kafka backend on a real Apache Kafka broker: the conformance suite, then what Kafka does not give."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from eventstore import ConcurrencyError, EventStore, InvalidInput, NewEvent, Repository, StreamState, execute, open_store
+from eventstore.kafka import FENCED, NAIVE, KafkaConfig, KafkaStore, writer
+from eventstore.kafka.capabilities import MAX_EVENT_BYTES
+from eventstore.kafka.records import encode
+from eventstore.testing import EventStoreConformance
+from eventstore.testing.conformance import Counter
+from eventstore.validation import prepare_batch
+from services.kafka import kafka_for_tests
+
+
+@pytest.fixture(scope="module")
+def bootstrap() -> Iterator[str]:
+    with kafka_for_tests() as servers:
+        yield servers
+
+
+def fresh_url(bootstrap: str, mode: str = "fenced") -> str:
+    return f"kafka://{bootstrap}?prefix=t{uuid.uuid4().hex[:12]}&mode={mode}"
+
+
+class TestKafkaConformance(EventStoreConformance):
+    property_examples = 15
+
+    @pytest.fixture(autouse=True)
+    def _broker(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+    def make_store(self) -> EventStore:
+        return open_store(fresh_url(self.bootstrap))
+
+    def close_store(self, store: EventStore) -> None:
+        assert isinstance(store, KafkaStore)
+        store.destroy()
+
+
+class TestKafkaNaiveConformance(TestKafkaConformance):
+    """Check-then-append without the fence: the suite skips the guarantees this mode declares missing."""
+
+    property_examples = 5
+
+    def make_store(self) -> EventStore:
+        return open_store(fresh_url(self.bootstrap, mode="naive"))
+
+
+# -- Kafka-specific: what the capabilities declare, shown on the broker ---------------------------
+
+
+@pytest.fixture
+def url(bootstrap: str) -> Iterator[str]:
+    """A fresh fenced prefix, deleted after the test."""
+    u = fresh_url(bootstrap)
+    yield u
+    KafkaStore.from_url(u).destroy()
+
+
+def eventually(read: Callable[[], list], timeout: float = 10.0) -> list:
+    """The first non-empty result of ``read``: a commit or abort returns before its markers are in the log."""
+    deadline = time.monotonic() + timeout
+    while not (result := read()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return result
+
+
+def quiet(**settings: object) -> dict[str, object]:
+    """Settings for the tests' own clients: librdkafka logs to Python logging, not to stderr."""
+    return {"logger": logging.getLogger("tests.kafka.client"), **settings}
+
+
+def naive(url: str) -> str:
+    return url.replace("mode=fenced", "mode=naive")
+
+
+def race(loser: KafkaStore, winner: KafkaStore, stream_id: str, expected: int) -> list[str]:
+    """Make ``winner`` append right after ``loser`` has checked ``expected`` and before it commits.
+
+    Returns what happened to the loser's commit attempts ("committed" or the exception's name).
+    """
+    commit = loser._writer.commit
+    attempts: list[str] = []
+
+    def interleaved(topic: str, records: list) -> list[int]:
+        if not attempts:
+            winner.append(stream_id, [NewEvent("Won", {})], expected)
+        try:
+            offsets = commit(topic, records)
+        except Exception as exc:
+            attempts.append(type(exc).__name__)
+            raise
+        attempts.append("committed")
+        return offsets
+
+    loser._writer.commit = interleaved  # type: ignore[method-assign]
+    return attempts
+
+
+def test_engine_and_capabilities_are_declared_per_mode(url: str) -> None:
+    with open_store(url + "&version=Apache%20Kafka%204.4.0") as fenced, open_store(naive(url)) as racy:
+        assert (fenced.engine.backend, fenced.engine.engine, fenced.engine.version, fenced.engine.emulator) == ("kafka", "Apache Kafka", "4.4.0", False)
+        assert (fenced.engine.mode, racy.engine.mode, racy.engine.version) == ("fenced", "naive", "unknown")
+        assert fenced.capabilities == FENCED and racy.capabilities == NAIVE
+        assert FENCED.optimistic_concurrency and FENCED.idempotent_append
+        assert not NAIVE.optimistic_concurrency and not NAIVE.idempotent_append
+        for caps in (FENCED, NAIVE):
+            assert caps.atomic_batch and caps.global_order and caps.gap_safe_global_order and caps.snapshots
+            assert not caps.indexed_category_reads and not caps.transactional_checkpoints
+
+
+def test_fence_refuses_another_instances_stale_check(url: str) -> None:
+    """Two instances, one prefix: the write that lands between B's check and B's commit fences B."""
+    with open_store(url) as a, open_store(url) as b:
+        s = f"Order-{uuid.uuid4()}"
+        b.append(s, [NewEvent("Placed", {})], StreamState.NO_STREAM)  # b holds the fence and an index at version 0
+        attempts = race(b, a, s, expected=0)
+        with pytest.raises(ConcurrencyError) as info:
+            b.append(s, [NewEvent("Lost", {})], 0)
+        assert attempts == ["FenceLost"]  # b's check passed; the broker refused its commit
+        assert (info.value.expected, info.value.actual) == (0, 1)
+        assert [e.type for e in a.read_stream(s)] == ["Placed", "Won"]
+
+
+def test_naive_mode_loses_the_update(url: str) -> None:
+    """The same race without the shared fence: both appends at version 0 succeed."""
+    with open_store(naive(url)) as a, open_store(naive(url)) as b:
+        s = f"Order-{uuid.uuid4()}"
+        b.append(s, [NewEvent("Placed", {})], StreamState.NO_STREAM)
+        attempts = race(b, a, s, expected=0)
+        told = b.append(s, [NewEvent("Lost", {})], 0)
+        assert attempts == ["committed"]
+        assert told.last_version == 1  # b was told it wrote version 1 ...
+        stored = a.read_stream(s)
+        assert [(e.type, e.version) for e in stored] == [("Placed", 0), ("Won", 1), ("Lost", 2)]  # ... it is version 2
+
+
+def test_instances_contending_for_the_fence_lose_no_update(url: str) -> None:
+    stores = [open_store(url) for _ in range(3)]
+    errors: list[BaseException] = []
+
+    def add_four(store: EventStore) -> None:
+        repo = Repository(store, Counter, snapshot_every=0)
+        try:
+            for _ in range(4):
+                execute(repo, "hot", lambda c: [NewEvent("Added", {"by": 1})], max_attempts=50)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add_four, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert errors == []
+        assert Repository(stores[0], Counter, snapshot_every=0).load("hot").total == 12
+        assert [e.version for e in stores[1].read_stream("Counter-hot")] == list(range(12))
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_exact_retry_through_another_instance_is_recognised(url: str) -> None:
+    with open_store(url) as a, open_store(url) as b:
+        s, batch = f"Order-{uuid.uuid4()}", [NewEvent("T", {"n": i}) for i in range(3)]
+        first = a.append(s, batch, StreamState.NO_STREAM)
+        assert b.append(s, batch, StreamState.NO_STREAM) == first
+        assert len(a.read_stream(s)) == 3
+
+
+def test_a_commit_with_an_unknown_outcome_is_settled_by_the_fence(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit succeeds but its reply is lost: the store re-takes the fence, which settles the
+    transaction, finds the batch in the log and returns the original result instead of writing twice."""
+    lost: list[bool] = []
+
+    class LosesCommitReply(Producer):
+        def commit_transaction(self, *args: object) -> None:
+            super().commit_transaction(*args)
+            if not lost:
+                lost.append(True)
+                raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "reply lost", retriable=True))
+
+    monkeypatch.setattr(writer, "Producer", LosesCommitReply)
+    with open_store(url) as store:
+        s = f"Order-{uuid.uuid4()}"
+        result = store.append(s, [NewEvent("T", {"n": i}) for i in range(3)], StreamState.NO_STREAM)
+        assert lost and (result.first_version, result.last_version) == (0, 2)
+        assert [e.data["n"] for e in store.read_stream(s)] == [0, 1, 2]
+
+
+def test_readers_stop_at_an_open_transaction_and_never_see_an_aborted_one(url: str, bootstrap: str) -> None:
+    """Gap safety and atomicity come from read_committed: nothing past an open transaction is
+    visible, so a checkpoint can never pass an event that commits later; aborted records never appear."""
+    with open_store(url) as store:
+        config = KafkaConfig.from_url(url)
+        producers = [Producer(quiet(**{"bootstrap.servers": bootstrap, "transactional.id": f"{config.prefix}.raw{i}"})) for i in range(2)]
+        events = [prepare_batch([NewEvent(t, {})], FENCED)[0] for t in ("Open", "Committed")]
+        for producer, event in zip(producers, events):
+            producer.init_transactions(30)
+            producer.begin_transaction()
+            key, value, headers = encode(f"Order-{event.type}", 0, event)
+            producer.produce(config.events_topic, value, key, partition=0, headers=headers)
+            producer.flush(30)
+        producers[1].commit_transaction(30)  # committed, but behind the open one
+        assert store.read_all() == []
+        producers[0].abort_transaction(30)
+        assert [e.type for e in eventually(store.read_all)] == ["Committed"]  # once the abort marker is written
+        assert store.read_stream("Order-Open") == []
+
+
+def test_checkpoint_is_the_subscriptions_consumer_group_offset(url: str, bootstrap: str) -> None:
+    with open_store(url) as store:
+        store.append("Order-1", [NewEvent("T", {}) for _ in range(3)])
+        last = store.read_all()[-1].position
+        store.subscribe("projector", lambda e: None).catch_up()
+        config = KafkaConfig.from_url(url)
+        request = ConsumerGroupTopicPartitions(config.checkpoint_group("projector"), [TopicPartition(config.events_topic, 0)])
+        admin = AdminClient(quiet(**{"bootstrap.servers": bootstrap}))
+        (future,) = admin.list_consumer_group_offsets([request]).values()
+        assert future.result(30).topic_partitions[0].offset == last + 1  # Kafka's convention: the next offset to read
+
+
+def test_an_event_at_the_declared_size_limit_is_stored(url: str) -> None:
+    with open_store(url) as store:
+        s, type_ = "S-" + "x" * 254, "T" * 256
+        overhead = prepare_batch([NewEvent(type_, {"blob": ""})], FENCED)[0].size
+        big = NewEvent(type_, {"blob": "x" * (MAX_EVENT_BYTES - overhead)})
+        assert prepare_batch([big], FENCED)[0].size == MAX_EVENT_BYTES
+        store.append(s, [big])
+        assert store.read_stream(s)[0].data == big.data
+
+
+def test_topics_are_created_to_keep_events_forever(url: str, bootstrap: str) -> None:
+    from confluent_kafka.admin import ConfigResource
+
+    with open_store(url):
+        config = KafkaConfig.from_url(url)
+        admin = AdminClient(quiet(**{"bootstrap.servers": bootstrap}))
+        resources = [ConfigResource("TOPIC", t) for t in (config.events_topic, config.snapshots_topic)]
+        events, snapshots = (f.result(30) for f in admin.describe_configs(resources).values())
+        assert (events["retention.ms"].value, events["message.timestamp.type"].value) == ("-1", "LogAppendTime")
+        assert snapshots["cleanup.policy"].value == "compact"
+    open_store(url).close()  # opening again tolerates the existing topics
+
+
+def test_an_events_topic_with_several_partitions_is_refused(bootstrap: str) -> None:
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    admin = AdminClient(quiet(**{"bootstrap.servers": bootstrap}))
+    for future in admin.create_topics([NewTopic(f"{prefix}.events", 3)]).values():
+        future.result(30)
+    try:
+        with pytest.raises(InvalidInput, match="3 partitions"):
+            open_store(f"kafka://{bootstrap}?prefix={prefix}")
+    finally:
+        for future in admin.delete_topics([f"{prefix}.events", f"{prefix}.snapshots"]).values():
+            future.exception(30)
+
+
+def test_url_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var, value in {
+        "EVENTSTORE_KAFKA_BOOTSTRAP": "broker-a:9092,broker-b:9092",
+        "EVENTSTORE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "EVENTSTORE_KAFKA_SASL_MECHANISM": "PLAIN",
+        "EVENTSTORE_KAFKA_SASL_USERNAME": "app",
+        "EVENTSTORE_KAFKA_SASL_PASSWORD": "s3cret",
+    }.items():
+        monkeypatch.setenv(var, value)
+    config = KafkaConfig.from_url("kafka://?prefix=orders")
+    assert (config.bootstrap, config.prefix, config.mode, config.version) == ("broker-a:9092,broker-b:9092", "orders", "fenced", "unknown")
+    settings = config.client()
+    assert (settings["security.protocol"], settings["sasl.mechanism"], settings["sasl.username"], settings["sasl.password"]) == ("SASL_SSL", "PLAIN", "app", "s3cret")
+    assert "s3cret" not in repr(config)
+    assert KafkaConfig.from_url("kafka://h:1").bootstrap == "h:1"  # the URL's host wins
+    assert KafkaConfig.from_url("kafka://h:1?version=Apache+Kafka+4.4.0").version == "4.4.0"
+    for bad in ("kafka://?prefix=x", "kafka://h:1?prefix=a/b", "kafka://h:1?prefix=.hidden", "kafka://h:1?mode=yolo",
+                "kafka://h:1?partitions=4", "kafka://user:pw@h:1"):
+        with pytest.raises(InvalidInput):
+            KafkaConfig.from_url(bad, {})
