@@ -4,6 +4,13 @@ moto runs in its own Python subprocess rather than ``ThreadedMotoServer`` so
 its request handling does not compete with the benchmark client for our GIL.
 Werkzeug's per-request access log is switched off: under benchmark load it
 costs server CPU and fills the log file.
+
+The child serves one request at a time: moto 5's threaded server loses
+acknowledged transactions under concurrent requests (a cancelled transaction
+restores a copy of the tables taken before it began, undoing transactions that
+committed meanwhile), which would corrupt every concurrency measurement. It
+also stops moto from keeping every object it creates for its dashboard, which
+otherwise grows by a table copy per transaction (gigabytes within minutes).
 """
 
 from __future__ import annotations
@@ -23,10 +30,6 @@ from services.base import ServiceUnavailable, free_port, log_tail
 
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 10
-_LAUNCHER = (
-    "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.WARNING); "
-    "from moto.server import main; main(sys.argv[1:])"
-)
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback must bypass HTTP(S)_PROXY
 
 
@@ -70,7 +73,7 @@ class MotoServer:
         self._log_path = Path(log_name)
         with open(fd, "wb") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _LAUNCHER, "-H", "127.0.0.1", "-p", str(self.port)],
+                [sys.executable, "-m", "services.moto", "-H", "127.0.0.1", "-p", str(self.port)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -123,3 +126,21 @@ class MotoServer:
         raise ServiceUnavailable(
             f"moto server did not answer on {self.endpoint_url} within {START_TIMEOUT_S}s:\n{log_tail(self._log_path)}"
         )
+
+
+def _serve(argv: list[str]) -> None:
+    """The child process: moto's server, one request at a time, without object tracking."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    import moto.core.common_models as models
+    import moto.server as server
+
+    models.BaseModel.__new__ = staticmethod(lambda cls, *args, **kwargs: object.__new__(cls))  # type: ignore[method-assign]
+    run_simple = server.run_simple
+    server.run_simple = lambda *args, **kwargs: run_simple(*args, **{**kwargs, "threaded": False})  # type: ignore[assignment]
+    server.main(argv)
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1:])
