@@ -349,6 +349,47 @@ class EventStoreConformance:
         assert paged == everything
         assert [e.position for e in store.read_stream(a)] == [positions[0], positions[1], positions[4]]
 
+    def test_a_reader_following_racing_writers_skips_nothing(self, store: EventStore) -> None:
+        """The gap-safety claim itself: a cursor that only moves forward sees every event once."""
+        self.require(store, "gap_safe_global_order")
+        done = threading.Event()
+        followed: list[RecordedEvent] = []
+        errors: list[BaseException] = []
+
+        def follow() -> None:
+            cursor = None
+            try:
+                while True:
+                    finished = done.is_set()  # read once more after the writers stop
+                    page = store.read_all(after=cursor, limit=50)
+                    followed.extend(page)
+                    if page:
+                        cursor = page[-1].position
+                    elif finished:
+                        return
+            except BaseException as exc:
+                errors.append(exc)
+
+        def write(w: int) -> None:
+            try:
+                for i in range(15):
+                    store.append(f"Race-{w}-{i % 3}", events(1 + i % 2, w=w))
+            except BaseException as exc:
+                errors.append(exc)
+
+        reader = threading.Thread(target=follow)
+        writers = [threading.Thread(target=write, args=(w,)) for w in range(4)]
+        reader.start()
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join()
+        done.set()
+        reader.join(60)
+        assert errors == []
+        assert [e.event_id for e in followed] == [e.event_id for e in store.read_all()]
+        assert len(followed) == 4 * (8 * 1 + 7 * 2)
+
     def test_read_all_filters(self, store: EventStore) -> None:
         o, c = stream("Order"), stream("Customer")
         store.append(o, [NewEvent("Placed", {}), NewEvent("Paid", {})])
