@@ -1,0 +1,130 @@
+"""Latency histograms and repetition statistics.
+
+Percentiles are only ever read from a histogram: histograms of workers and repetitions are merged
+first, never their percentiles averaged (an average of p99s is not a p99). Values are recorded in
+microseconds in an HDR histogram covering 1 µs .. 60 s at 3 significant digits, which is exact to
+0.1 % anywhere in that range.
+"""
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 60_000_000
+SIGNIFICANT_DIGITS = 3
+#: The percentiles every latency measurement reports, by metric suffix.
+PERCENTILES: dict[str, float] = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
+#: A point is flagged unstable when the spread of its repetitions exceeds this share of their median.
+UNSTABLE_SPREAD = 0.25
+
+
+def new_histogram() -> HdrHistogram:
+    """An empty histogram of microseconds, 1 µs .. 60 s, 3 significant digits."""
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def record_us(histogram: HdrHistogram, microseconds: float) -> None:
+    """Record one latency; values outside the range are clamped to it rather than lost."""
+    histogram.record_value(int(min(max(round(microseconds), LOWEST_US), HIGHEST_US)))
+
+
+def merge(histograms: Iterable[HdrHistogram]) -> HdrHistogram:
+    """One histogram holding every value of ``histograms``."""
+    merged = new_histogram()
+    for histogram in histograms:
+        merged.add(histogram)
+    return merged
+
+
+def encode(histogram: HdrHistogram) -> str:
+    """The compressed, base64 form stored in a record's ``hdr`` field."""
+    return histogram.encode().decode("ascii")
+
+
+def decode(text: str) -> HdrHistogram:
+    """The histogram a record's ``hdr`` field holds."""
+    histogram = new_histogram()
+    histogram.decode_and_add(text.encode("ascii"))
+    return histogram
+
+
+def percentiles(histogram: HdrHistogram) -> dict[str, float]:
+    """p50 .. p99.9, min, max and mean, in microseconds (NaN for an empty histogram)."""
+    if histogram.get_total_count() == 0:
+        return {**{k: math.nan for k in PERCENTILES}, "min": math.nan, "max": math.nan, "mean": math.nan}
+    values = {name: float(histogram.get_value_at_percentile(p)) for name, p in PERCENTILES.items()}
+    values["min"] = float(histogram.get_min_value())
+    values["max"] = float(histogram.get_max_value())
+    values["mean"] = float(histogram.get_mean_value())
+    return values
+
+
+def cdf(histogram: HdrHistogram) -> tuple[list[float], list[float]]:
+    """(latency µs, cumulative fraction) pairs for plotting a latency CDF."""
+    total = histogram.get_total_count()
+    if total == 0:
+        return [], []
+    xs: list[float] = []
+    ys: list[float] = []
+    seen = 0
+    for item in histogram.get_recorded_iterator():
+        seen += item.count_added_in_this_iter_step
+        xs.append(float(item.value_iterated_to))
+        ys.append(seen / total)
+    return xs, ys
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The repetitions of one measurement point: median, bootstrap CI of the median, and spread."""
+
+    n: int
+    median: float
+    ci_low: float
+    ci_high: float
+    spread: float  # (max - min) / |median|; NaN when the median is 0
+    unstable: bool
+
+
+def bootstrap_ci(
+    values: Sequence[float],
+    *,
+    statistic: Callable[[Sequence[float]], float] = statistics.median,
+    confidence: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of ``statistic`` over ``values``.
+
+    Deterministic for a given ``seed``. With very few values (the default 3 repetitions) the
+    interval can only span observed values: it says how much the repetitions disagree, which is
+    what the instability flag needs.
+    """
+    data = [float(v) for v in values]
+    if not data:
+        return math.nan, math.nan
+    if len(data) == 1:
+        return data[0], data[0]
+    rng = random.Random(seed)
+    stats = sorted(statistic(rng.choices(data, k=len(data))) for _ in range(resamples))
+    alpha = (1.0 - confidence) / 2.0
+    low = stats[int(math.floor(alpha * (resamples - 1)))]
+    high = stats[int(math.ceil((1.0 - alpha) * (resamples - 1)))]
+    return float(low), float(high)
+
+
+def summarize(values: Sequence[float], *, seed: int = 0, unstable_spread: float = UNSTABLE_SPREAD) -> Summary:
+    """Median of the repetitions, its bootstrap CI, and whether they disagree too much to trust."""
+    data = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not data:
+        return Summary(0, math.nan, math.nan, math.nan, math.nan, False)
+    median = statistics.median(data)
+    low, high = bootstrap_ci(data, seed=seed)
+    spread = (max(data) - min(data)) / abs(median) if median else (0.0 if max(data) == min(data) else math.inf)
+    return Summary(len(data), median, low, high, spread, len(data) > 1 and spread > unstable_spread)

@@ -1,0 +1,190 @@
+"""Snapshot replay savings: aggregate load time against stream length, with and without snapshots.
+
+For each stream length L the stream is written once. A load without snapshots replays all L
+events. A load with "snapshot every N" reads the newest snapshot and replays the tail after it;
+under snapshot-every-N that tail is anywhere from 0 to N-1 events, so the snapshot is placed to
+leave the average tail, (N-1)//2 events (no snapshot exists yet while L < N, so those points are
+not measured). Snapshots are saved directly with the state the events fold to, and every load is
+checked to return that state.
+
+Cold load: the first load on a newly opened connection. Warm: repeated loads on a connection that
+has already loaded the aggregate. The server's and the OS's caches are not dropped for cold loads.
+
+The write cost of snapshotting is measured directly: the time and bytes of a snapshot write,
+divided by N, is the extra cost per append, next to the time of a plain append.
+
+``budget_s`` bounds the time one engine may spend: a length whose cost, extrapolated from the two
+longest lengths measured, does not fit in what is left is recorded as ``skipped`` with the reason,
+so slow engines finish and say so.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from eventstore import EventStore, NewEvent, Repository, Snapshot, StreamState
+
+from .. import stats
+from .base import Measurement, Params, Workload, latency_measurements, now_us
+from .model import Register, factory
+
+
+@dataclass(frozen=True)
+class SnapshotParams(Params):
+    lengths: tuple[int, ...] = (10, 100, 1000, 10000, 100000)
+    intervals: tuple[int, ...] = (10, 100, 1000)
+    warm_loads: int = 2
+    state_bytes: int = 256
+    write_samples: int = 50
+    fill_batch: int = 500
+    budget_s: float | None = 30.0
+
+    def check(self) -> None:
+        super().check()
+        if not self.lengths or min(self.lengths) < 1 or not self.intervals or min(self.intervals) < 1:
+            raise ValueError("lengths and intervals must be non-empty lists of ints >= 1")
+        if self.warm_loads < 1 or self.write_samples < 1 or self.fill_batch < 1 or self.state_bytes < 0:
+            raise ValueError("warm_loads, write_samples and fill_batch must be >= 1; state_bytes >= 0")
+
+
+class Snapshots(Workload):
+    name = "snapshots"
+    title = "Snapshot replay savings"
+    params_type = SnapshotParams
+
+    def cases(self) -> list[dict[str, Any]]:
+        p: SnapshotParams = self.params  # type: ignore[assignment]
+        write_cost = [{"phase": "write_cost", "repetition": r} for r in range(p.repetitions)]
+        loads = [{"phase": "load", "length": n, "repetition": r} for n in sorted(set(p.lengths)) for r in range(p.repetitions)]
+        return write_cost + loads
+
+    def open(self, stores: Any) -> None:
+        super().open(stores)
+        self._url = stores.new_url("snapshots")
+        self._store: EventStore = stores.connect(self._url)
+        self._streams: dict[int, str] = {}
+        self._spent: dict[int, float] = {}
+
+    def close(self) -> None:
+        self._store.close()
+
+    def run_case(self, case: dict[str, Any]) -> Iterator[Measurement]:
+        if case["phase"] == "write_cost":
+            yield from self._write_cost(case["repetition"])
+            return
+        length, rep = case["length"], case["repetition"]
+        reason = self._over_budget(length)
+        if reason:
+            yield Measurement("skipped", 1.0, "flag", {"length": length}, rep, note=reason)
+            return
+        began = time.monotonic()
+        try:
+            yield from self._loads(length, rep)
+        finally:
+            self._spent[length] = self._spent.get(length, 0.0) + time.monotonic() - began
+
+    # -- write cost ------------------------------------------------------------------------------
+
+    def _write_cost(self, rep: int) -> Iterator[Measurement]:
+        p: SnapshotParams = self.params  # type: ignore[assignment]
+        make = factory(p.state_bytes)
+        repo = Repository(self._store, make, snapshot_every=0)
+        register = make(str(uuid.uuid4()))
+        appends, snapshots = stats.new_histogram(), stats.new_histogram()
+        event_bytes = len(json.dumps({"value": 1}))
+        for _ in range(p.write_samples):
+            began = now_us()
+            repo.save(register, [NewEvent("Incremented", {"value": register.value + 1})])
+            stats.record_us(appends, now_us() - began)
+        state = register.snapshot_state()
+        snapshot_bytes = len(json.dumps(state))
+        for _ in range(p.write_samples):
+            began = now_us()
+            self._store.save_snapshot(Snapshot(register.stream_id, register.version, state, register.schema_version))
+            stats.record_us(snapshots, now_us() - began)
+        yield from latency_measurements("append_time", appends, {}, rep)
+        yield from latency_measurements("snapshot_write_time", snapshots, {"state_bytes": p.state_bytes}, rep)
+        yield Measurement("snapshot_bytes", float(snapshot_bytes), "bytes", {"state_bytes": p.state_bytes}, rep)
+        yield Measurement("event_bytes", float(event_bytes), "bytes", {}, rep)
+        mean_snapshot = snapshots.get_mean_value()
+        for n in p.intervals:
+            point = {"snapshot_every": n, "state_bytes": p.state_bytes}
+            yield Measurement("extra_time_per_append", mean_snapshot / n, "us", point, rep)
+            yield Measurement("extra_bytes_per_append", snapshot_bytes / n, "bytes", point, rep)
+            yield Measurement("extra_time_share", mean_snapshot / n / appends.get_mean_value(), "fraction of an append", point, rep)
+
+    # -- loads -----------------------------------------------------------------------------------
+
+    def _over_budget(self, length: int) -> str | None:
+        """Why ``length`` should be skipped, or None. Predicts from the largest length measured so far."""
+        p: SnapshotParams = self.params  # type: ignore[assignment]
+        left = self.time_left()
+        if p.budget_s is None or left == float("inf"):
+            return None
+        measured = sorted(n for n in self._spent if n < length)
+        if len(measured) >= 2 and length not in self._spent:
+            (l1, l2), (t1, t2) = measured[-2:], (self._spent[measured[-2]], self._spent[measured[-1]])
+            per_event = max(0.0, (t2 - t1) / (l2 - l1))  # cost = fixed + per_event * length, from the two largest
+            predicted = t2 + per_event * (length - l2)
+            if predicted > left:
+                return (f"skipped: length {length} would take about {predicted:.0f} s (extrapolated from lengths {l1} and {l2}), "
+                        f"more than the {left:.0f} s left of this engine's {p.budget_s:.0f} s budget")
+        return None
+
+    def _stream(self, length: int) -> str:
+        """The id of a stream of ``length`` events, written on first use in batches."""
+        if length not in self._streams:
+            p: SnapshotParams = self.params  # type: ignore[assignment]
+            id = str(uuid.uuid4())
+            stream_id = Register(id).stream_id
+            batch = min(p.fill_batch, self._store.capabilities.max_batch_events or p.fill_batch)
+            expected: Any = StreamState.NO_STREAM
+            for start in range(0, length, batch):
+                events = [NewEvent("Incremented", {"value": v + 1}) for v in range(start, min(length, start + batch))]
+                expected = self._store.append(stream_id, events, expected_version=expected).next_expected_version
+            self._streams[length] = id
+        return self._streams[length]
+
+    def _loads(self, length: int, rep: int) -> Iterator[Measurement]:
+        p: SnapshotParams = self.params  # type: ignore[assignment]
+        id = self._stream(length)
+        make = factory(p.state_bytes)
+        stream_id = make(id).stream_id
+        variants = [0] + [n for n in p.intervals if n <= length]
+        for every in variants:
+            self._store.delete_snapshots(stream_id)
+            if every:
+                version = length - 1 - (every - 1) // 2
+                folded = make(id)
+                folded.value = folded.applied = version + 1
+                self._store.save_snapshot(Snapshot(stream_id, version, folded.snapshot_state(), folded.schema_version))
+            base = {"length": length, "snapshot_every": every, "state_bytes": p.state_bytes}
+            cold_store = self.stores.connect(self._url)
+            try:
+                cold, wrong_cold, replayed = self._time_loads(cold_store, make, id, every, length, 1)
+            finally:
+                cold_store.close()
+            warm, wrong_warm, _ = self._time_loads(self._store, make, id, every, length, p.warm_loads)
+            for cache, histogram in (("cold", cold), ("warm", warm)):
+                yield from latency_measurements("load_time", histogram, {**base, "cache": cache}, rep)
+            yield Measurement("events_replayed", float(replayed), "events", base, rep)
+            yield Measurement("wrong_state", float(wrong_cold + wrong_warm), "loads", base, rep)
+        self._store.delete_snapshots(stream_id)
+
+    @staticmethod
+    def _time_loads(store: EventStore, make: Any, id: str, every: int, length: int, times: int) -> tuple[Any, int, int]:
+        """Load ``times`` times; returns (histogram, loads with a wrong state, events replayed)."""
+        repo = Repository(store, make, snapshot_every=every)
+        histogram = stats.new_histogram()
+        wrong = replayed = 0
+        for _ in range(times):
+            began = now_us()
+            register = repo.load(id)
+            stats.record_us(histogram, now_us() - began)
+            wrong += register.value != length
+            replayed = repo.last_load.events_replayed if repo.last_load else -1
+        return histogram, wrong, replayed

@@ -1,0 +1,90 @@
+"""Histogram merging and repetition statistics, against data whose answer is known."""
+from __future__ import annotations
+
+import random
+import statistics
+
+import pytest
+
+from bench import stats
+
+
+def histogram_of(values):
+    histogram = stats.new_histogram()
+    for value in values:
+        stats.record_us(histogram, value)
+    return histogram
+
+
+def test_merge_equals_the_histogram_of_the_union():
+    rng = random.Random(1)
+    parts = [[rng.lognormvariate(6, 1.5) for _ in range(2000)] for _ in range(4)]
+    merged = stats.merge(histogram_of(p) for p in parts)
+    union = histogram_of([v for p in parts for v in p])
+    assert merged.get_total_count() == union.get_total_count() == 8000
+    assert stats.percentiles(merged) == stats.percentiles(union)
+    assert merged.equals(union)
+
+
+def test_merged_percentiles_are_not_averaged_percentiles():
+    fast = histogram_of([100] * 990 + [200] * 10)
+    slow = histogram_of([10_000] * 100)
+    merged = stats.percentiles(stats.merge([fast, slow]))
+    averaged = (stats.percentiles(fast)["p50"] + stats.percentiles(slow)["p50"]) / 2
+    assert merged["p50"] == pytest.approx(100, rel=1e-3)
+    assert averaged > 5000  # the wrong answer the merge avoids
+
+
+def test_percentiles_are_within_three_significant_digits():
+    values = list(range(1, 100_001))
+    p = stats.percentiles(histogram_of(values))
+    for name, q in stats.PERCENTILES.items():
+        exact = values[int(len(values) * q / 100) - 1]
+        assert p[name] == pytest.approx(exact, rel=1e-3), name
+
+
+def test_encode_decode_round_trip_and_clamping():
+    histogram = histogram_of([0.2, 5, 50, 500, 5e9])  # below 1 µs and above 60 s are clamped, not lost
+    copy = stats.decode(stats.encode(histogram))
+    assert copy.get_total_count() == 5
+    assert copy.get_min_value() == stats.LOWEST_US
+    assert copy.get_max_value() >= stats.HIGHEST_US * 0.999
+    assert stats.percentiles(copy) == stats.percentiles(histogram)
+
+
+def test_cdf_ends_at_one_and_is_monotone():
+    xs, ys = stats.cdf(histogram_of([1, 2, 2, 3, 10, 100]))
+    assert ys[-1] == pytest.approx(1.0)
+    assert xs == sorted(xs) and ys == sorted(ys)
+
+
+def test_bootstrap_ci_of_constant_data_is_that_constant():
+    assert stats.bootstrap_ci([7.0] * 5) == (7.0, 7.0)
+    assert stats.bootstrap_ci([3.0]) == (3.0, 3.0)
+
+
+def test_bootstrap_ci_covers_the_true_median_and_narrows_with_more_data():
+    rng = random.Random(7)
+    small = [rng.gauss(100, 10) for _ in range(30)]
+    large = [rng.gauss(100, 10) for _ in range(3000)]
+    low_s, high_s = stats.bootstrap_ci(small, resamples=1000)
+    low_l, high_l = stats.bootstrap_ci(large, resamples=1000)
+    assert low_s <= statistics.median(small) <= high_s
+    assert low_l < 100 < high_l
+    assert high_l - low_l < (high_s - low_s) / 3
+    assert stats.bootstrap_ci(small, seed=3) == stats.bootstrap_ci(small, seed=3)
+
+
+def test_bootstrap_ci_of_three_repetitions_spans_only_observed_values():
+    low, high = stats.bootstrap_ci([10.0, 12.0, 30.0])
+    assert 10.0 <= low <= 12.0 <= high <= 30.0
+
+
+def test_summary_flags_instability():
+    steady = stats.summarize([100, 101, 99])
+    shaky = stats.summarize([100, 200, 50])
+    assert steady.median == 100 and not steady.unstable and steady.n == 3
+    assert shaky.unstable and shaky.spread == pytest.approx(1.5)
+    assert not stats.summarize([5.0]).unstable
+    empty = stats.summarize([])
+    assert empty.n == 0 and not empty.unstable

@@ -1,0 +1,166 @@
+"""Each workload on an embedded engine with tiny parameters, checking its correctness metrics; and
+proof that those checks fail when the store is broken."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bench import engines
+from bench.workloads import Calls, Contention, Resume, Snapshots
+from bench.workloads.resume import ConsumerLog
+from eventstore import StreamState
+from eventstore.memory import MemoryStore
+
+
+@pytest.fixture
+def memory():
+    with engines.started("memory", engines.Services(Path("/tmp"))) as handle:
+        yield handle
+
+
+@pytest.fixture
+def sqlite(tmp_path):
+    services = engines.Services(tmp_path)
+    with engines.started("sqlite", services) as handle:
+        yield handle
+    services.close()
+
+
+def run(workload, stores):
+    if workload.params.budget_s is not None:  # as the runner does
+        workload.deadline = time.monotonic() + workload.params.budget_s
+    workload.open(stores)
+    try:
+        return [m for case in workload.cases() for m in workload.run_case(case)]
+    finally:
+        workload.close()
+
+
+def values(measurements, metric, **params):
+    return [m.value for m in measurements if m.metric == metric and all(m.params.get(k) == v for k, v in params.items())]
+
+
+TINY_CONTENTION = {"writers": [1, 4], "skews": [0.0, 3.0], "streams": 4, "duration_s": 0.15, "warmup_s": 0.05, "repetitions": 2}
+
+
+class SlowReads(MemoryStore):
+    """A correct store whose reads take long enough for writers to interleave between load and append."""
+
+    def _read_stream(self, *args):
+        time.sleep(0.0005)
+        return super()._read_stream(*args)
+
+
+class StaleStore(SlowReads):
+    """A store without optimistic concurrency: every append is accepted, the textbook lost-update bug."""
+
+    def _append(self, stream_id, batch, expected):
+        return super()._append(stream_id, batch, StreamState.ANY)
+
+
+class OneStore:
+    cross_process = False
+
+    def __init__(self, store):
+        self.store = store
+
+    def new_url(self, label):
+        return "memory://" + label
+
+    def connect(self, url):
+        return self.store
+
+
+def test_contention_loses_no_update_on_a_correct_store():
+    rows = run(Contention(TINY_CONTENTION), OneStore(SlowReads()))
+    assert len(values(rows, "throughput")) == 8
+    assert all(v > 0 for v in values(rows, "throughput"))
+    assert sum(values(rows, "successful_commands")) > 0
+    for metric in ("lost_updates", "duplicate_events", "missing_events", "errors"):
+        assert values(rows, metric) and all(v == 0 for v in values(rows, metric)), metric
+    assert max(values(rows, "conflict_rate", writers=4, skew=3.0)) > 0  # contention really happened
+    assert all(v == 1 for v in values(rows, "fairness_jain", writers=1))
+    histograms = [m for m in rows if m.metric == "command_latency_histogram"]
+    assert histograms and all(m.hdr for m in histograms)
+
+
+def test_contention_detects_lost_updates_on_a_store_without_concurrency_control():
+    params = {**TINY_CONTENTION, "writers": [4], "skews": [0.0], "streams": 1, "repetitions": 1}
+    rows = run(Contention(params), OneStore(StaleStore()))
+    assert sum(values(rows, "lost_updates")) > 0
+
+
+def test_snapshot_loads_replay_the_expected_tail_and_return_the_right_state(memory):
+    params = {"lengths": [10, 100, 250], "intervals": [10, 100], "warm_loads": 2, "write_samples": 5, "repetitions": 2}
+    rows = run(Snapshots(params), memory)
+    assert all(v == 0 for v in values(rows, "wrong_state")) and values(rows, "wrong_state")
+    assert values(rows, "events_replayed", length=250, snapshot_every=0) == [250, 250]
+    assert values(rows, "events_replayed", length=250, snapshot_every=10) == [4, 4]
+    assert values(rows, "events_replayed", length=250, snapshot_every=100) == [49, 49]
+    assert not values(rows, "events_replayed", length=10, snapshot_every=100)  # no snapshot exists before N events
+    assert len(values(rows, "load_time_histogram", cache="cold")) == 2 * (2 + 3 + 3)  # per repetition: lengths x (none + each N <= length)
+    assert values(rows, "extra_bytes_per_append", snapshot_every=10)[0] == pytest.approx(values(rows, "snapshot_bytes")[0] / 10)
+
+
+def test_snapshot_budget_skips_long_streams_with_a_reason(memory):
+    workload = Snapshots({"lengths": [100, 2000, 10**8], "intervals": [10], "write_samples": 2, "repetitions": 1, "budget_s": 5.0})
+    rows = run(workload, memory)
+    skipped = [m for m in rows if m.metric == "skipped"]
+    assert [m.params["length"] for m in skipped] == [10**8]
+    assert "budget" in skipped[0].note
+
+
+def test_resume_misses_nothing_and_bounds_repeats_on_sqlite(sqlite):
+    params = {"kills": 2, "kill_after_s": [0.1, 0.3], "writers": 3, "checkpoint_every": 5, "repetitions": 1}
+    rows = run(Resume(params), sqlite)
+    assert values(rows, "events_in_store")[0] > 0
+    assert values(rows, "missed_events") == [0]
+    assert values(rows, "acknowledged_not_stored") == [0]
+    assert values(rows, "handled_not_in_store") == [0]
+    assert values(rows, "events_written") == values(rows, "events_in_store")
+    assert values(rows, "consumer_runs") == [3]
+    assert values(rows, "repeats_within_bound") == [1]
+
+
+def test_resume_is_not_measured_where_a_second_process_cannot_reach_the_store(tmp_path):
+    from bench.runner import run_workload
+
+    summary = run_workload("resume", {"repetitions": 1}, engines="memory", results_dir=tmp_path, progress=False)
+    assert summary.outcomes[0].status == "not_measured"
+    assert "another process" in summary.outcomes[0].reason
+
+
+def test_resume_accounting_counts_misses_and_repeats_exactly(tmp_path):
+    log = tmp_path / "consumer.log"
+    log.write_text(
+        "S 1.0\nE 1 e1\nE 2 e2\nE 3 e3\n"  # run 0, killed after e3 (checkpoint at 2)
+        "S 2.0\nE 3 e3\nC 2.5 2\nE 4 e4\nE 6 e6\n"  # run 1 repeats e3, reads past e5 (committed late)
+        "S 3.0\nC 3.1 0\nE 7 e"  # final run; the last line is still being written
+    )
+    parsed = ConsumerLog.read(log)
+    assert len(parsed.segments) == 3 and parsed.caught_up == {1: 2.5, 2: 3.1}
+    stored = [(n, f"e{n}") for n in range(1, 7)]
+    writers = SimpleNamespace(acknowledged=[f"e{n}" for n in range(1, 7)], error=None)
+    workload = Resume({"checkpoint_every": 1})
+    rows = list(workload._measurements(parsed, stored, writers, {}, 0, None))
+    assert values(rows, "missed_events") == [1]
+    assert values(rows, "repeated_events") == [1]
+    assert values(rows, "missed_per_run", consumer_run=1) == [1]
+    assert values(rows, "repeats_per_run", consumer_run=1) == [1]
+    assert values(rows, "repeats_within_bound") == [1]
+    assert values(rows, "catch_up_time", consumer_run=1) == [pytest.approx(0.5e6)]
+
+
+def test_calls_measure_every_operation_open_and_closed(memory):
+    params = {"duration_s": 0.1, "warmup_s": 0.02, "prefill_events": 200, "repetitions": 1, "drain_timeout_s": 2.0}
+    rows = run(Calls(params), memory)
+    for operation in ("append_single", "append_batch", "read_stream", "read_all", "live_delivery"):
+        closed = values(rows, "throughput", operation=operation, loop="closed")
+        opened = [m for m in rows if m.metric == "throughput" and m.params.get("operation") == operation and m.params.get("loop") == "open"]
+        assert closed and closed[0] > 0, operation
+        assert opened and opened[0].params["target_rate"] == pytest.approx(closed[0] * 0.5), operation
+    assert values(rows, "undelivered") == [0, 0]
+    assert values(rows, "event_throughput", operation="append_batch", loop="closed")[0] == pytest.approx(20 * values(rows, "throughput", operation="append_batch", loop="closed")[0])

@@ -1,0 +1,141 @@
+"""Every notebook runs end to end through papermill with the tiny parameters of
+``tests/notebook_params.yaml``; its records validate, the correctness rules hold, and the pages
+show numbers taken from the records.
+
+Slow (a few minutes): it starts every engine it can, as ``make report`` does.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from bench import checks, report, results, summaries
+from bench.workloads import WORKLOADS
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "notebook_params.yaml"
+
+
+@pytest.mark.parametrize("name", report.NOTEBOOKS)
+def test_notebook_has_one_documented_parameters_cell(name):
+    notebook = nbformat.read(report.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    tagged = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1
+    for line in tagged[0].source.splitlines():
+        assert re.match(r"^\w+: \w+ = .+  # \S", line), f"parameter without a type or comment: {line!r}"
+    declared = papermill.inspect_notebook(str(report.NOTEBOOK_DIR / f"{name}.ipynb"))
+    assert {"results_dir", "run_id"} <= set(declared)
+
+
+@pytest.mark.parametrize("name", [n for n in report.NOTEBOOKS if n in WORKLOADS])
+def test_notebook_defaults_are_the_workload_defaults(name):
+    """The report's sizes live in one place: the notebook's defaults must equal the Params defaults."""
+    import ast
+    import dataclasses
+
+    declared = papermill.inspect_notebook(str(report.NOTEBOOK_DIR / f"{name}.ipynb"))
+    fields = {f.name: f.default for f in dataclasses.fields(WORKLOADS[name].params_type)}
+    for param, spec in declared.items():
+        if param in fields:
+            default = ast.literal_eval(spec["default"])
+            expected = fields[param]
+            assert (list(expected) if isinstance(expected, tuple) else expected) == default, param
+
+
+def test_tiny_parameters_name_only_declared_parameters():
+    params = report.load_params(TINY)
+    for name in report.NOTEBOOKS:
+        report.notebook_parameters(name, params, {"run_id": "x", "results_dir": "/tmp/x"})
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    run_dir, ok = report.build_report(root, params_file=TINY, progress=False)
+    return root, run_dir, ok
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_every_notebook_runs_and_renders(tiny_report):
+    root, run_dir, ok = tiny_report
+    run = json.loads((run_dir / "run.json").read_text())
+    assert [n["name"] for n in run["notebooks"]] == list(report.NOTEBOOKS)
+    assert ok, [n["error"] for n in run["notebooks"] if n["error"]]
+    index = (root / "index.html").read_text()
+    for name in report.NOTEBOOKS:
+        page = run_dir / "html" / f"{name}.html"
+        assert page.exists() and f"runs/{run_dir.name}/html/{name}.html" in index
+        text = page.read_text()
+        assert "runner.run_workload(" not in text and "from bench import" not in text  # no code on the pages
+        assert (run_dir / "notebooks" / f"{name}.ipynb").stat().st_size < 1_000_000
+    figures = {p.name for p in (run_dir / "figures").glob("*.png")}
+    assert {"contention-throughput.png", "snapshots-load-time.png", "resume-missed-repeated.png", "calls-latency-cdf.png"} <= figures
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_records_validate_and_correctness_holds(tiny_report):
+    _, run_dir, _ = tiny_report
+    res = results.load(run_dir)  # validates every record on read
+    assert len(res.run_ids) == 1
+    status = results.engine_status(res)
+    assert set(status["workload"]) == set(WORKLOADS)
+    not_measured = status[status["status"] != "measured"]
+    assert not_measured["reason"].notna().all()
+    assert problem_free(res)
+    for reference in ("sqlite", "postgres"):
+        measured = status[(status["engine"] == reference) & (status["status"] == "measured")]
+        if reference == "sqlite":
+            assert len(measured) == len(WORKLOADS), "the embedded default must always be measured"
+        if measured.empty:
+            continue
+        resume = summaries.resume_summary(res).set_index("engine")
+        assert resume.loc[reference, "missed_events"] == 0
+        assert resume.loc[reference, "events_in_store"] > 0
+        contention = summaries.contention_correctness(res).set_index("engine")
+        assert contention.loc[reference, "lost_updates"] == 0
+        assert contention.loc[reference, "successful_commands"] > 0
+        errors = res.measurements[(res.measurements["engine"] == reference) & (res.measurements["metric"] == "error")]
+        assert errors.empty, errors["note"].tolist()
+
+
+def problem_free(res) -> bool:
+    found = checks.problems(res, include_errors=False, include_emulators=False)
+    assert not found, found
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_pages_show_the_numbers_in_the_records(tiny_report):
+    _, run_dir, _ = tiny_report
+    res = results.load(run_dir)
+    page = (run_dir / "html" / "resume.html").read_text()
+    for verdict in summaries.resume_summary(res)["verdict"]:
+        assert verdict in page
+    page = (run_dir / "html" / "contention.html").read_text()
+    for verdict in summaries.contention_correctness(res)["verdict"]:
+        assert verdict in page
+    overview = (run_dir / "html" / "overview.html").read_text()
+    assert run_dir.name in overview  # provenance names the run
+
+
+def test_a_second_report_never_overwrites_the_first(tmp_path):
+    first = tmp_path / "runs" / "20250101T000000Z-aaaa"
+    first.mkdir(parents=True)
+    (first / "run.json").write_text(json.dumps({"run_id": first.name, "started_at": "x", "notebooks": []}))
+    with pytest.raises(FileExistsError):
+        report.build_report(tmp_path, run_id=first.name, notebooks=[])
+    second = tmp_path / "runs" / "20250102T000000Z-bbbb"
+    second.mkdir()
+    (second / "run.json").write_text(json.dumps({"run_id": second.name, "started_at": "y", "notebooks": [{"name": "resume", "seconds": 1, "error": None}]}))
+    report.write_root_index(tmp_path)
+    index = (tmp_path / "index.html").read_text()
+    assert index.index(second.name) < index.index(first.name)  # newest first, earlier listed
+    assert f"runs/{second.name}/html/resume.html" in index
