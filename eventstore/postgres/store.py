@@ -233,7 +233,9 @@ class PostgresStore(EventStore):
             # Only transactions that can no longer commit behind us: everything older than the
             # oldest transaction still in progress.
             where.append(sql.SQL("transaction_id < pg_snapshot_xmin(pg_current_snapshot())"))
-            order = sql.SQL(" ORDER BY transaction_id, global_position")
+            # Qualified: the select list casts transaction_id, and an unqualified name would sort by
+            # that output column instead of walking events_transaction_order.
+            order = sql.SQL(" ORDER BY events.transaction_id, events.global_position")
         else:
             if after is not None:
                 where.append(sql.SQL("global_position > %s"))

@@ -90,7 +90,7 @@ class EventStoreConformance:
     def require(store: EventStore, *capabilities: str) -> None:
         missing = [c for c in capabilities if not getattr(store.capabilities, c)]
         if missing:
-            pytest.skip(f"{store.engine.backend} declares no {', '.join(missing)}")
+            pytest.skip(f"{store.engine.backend} ({store.engine.mode} mode) declares no {', '.join(missing)}")
 
     # -- expected version ----------------------------------------------------------------------
 
@@ -283,7 +283,7 @@ class EventStoreConformance:
     def test_declared_batch_limit(self, store: EventStore) -> None:
         limit = store.capabilities.max_batch_events
         if limit is None:
-            pytest.skip(f"{store.engine.backend} declares no batch limit")
+            pytest.skip(f"{store.engine.backend} ({store.engine.mode} mode) declares no batch limit")
         s = stream()
         with pytest.raises(LimitExceeded) as info:
             store.append(s, events(limit + 1))
@@ -294,7 +294,7 @@ class EventStoreConformance:
     def test_declared_event_size_limit(self, store: EventStore) -> None:
         limit = store.capabilities.max_event_bytes
         if limit is None:
-            pytest.skip(f"{store.engine.backend} declares no event size limit")
+            pytest.skip(f"{store.engine.backend} ({store.engine.mode} mode) declares no event size limit")
         s = stream()
         with pytest.raises(LimitExceeded):
             store.append(s, [NewEvent("Big", {"blob": "x" * (limit + 1)})])
