@@ -238,3 +238,18 @@ def test_concurrent_no_stream_appends_one_wins(store):
     assert len(wins) == 1
     assert all(type(r).__name__ == "ConcurrencyError" and r.actual == 0 for r in results if isinstance(r, Exception))
     assert len(store.read_stream("Order-race")) == 1
+
+
+def test_read_all_waits_for_older_transactions_then_reads_its_own_writes(pg_dsn, store):
+    """An older open transaction (any transaction with an id) delays read_all; it never hides events."""
+    with psycopg.connect(pg_dsn) as other:
+        other.execute("SELECT pg_current_xact_id()")  # holds a transaction id, writes no event
+        store.append("Order-1", [NewEvent("T", {})])
+        result: list = []
+        reader = threading.Thread(target=lambda: result.append(store.read_all()))
+        reader.start()
+        reader.join(0.3)
+        assert reader.is_alive(), "read_all should wait for the older open transaction"
+        other.commit()
+    reader.join(5)
+    assert [e.stream_id for e in result[0]] == ["Order-1"]

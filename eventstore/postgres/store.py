@@ -11,6 +11,7 @@ Two read modes over the same schema:
 """
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,8 +36,9 @@ from .schema import migrate
 MODES = ("reference", "naive")
 
 _LIMITATIONS = (
-    "A long-running writing transaction delays every reader of read_all and subscriptions until it "
-    "ends (readers wait for it rather than skip it); keep write transactions short.",
+    "A long-running transaction that holds a transaction id (any writer, even to other tables) "
+    "delays every reader of read_all and subscriptions until it ends: readers wait for it rather "
+    "than skip it. Keep write transactions short. A store instance always reads its own appends.",
     "Immutability is enforced by triggers: a superuser can disable them; also revoke UPDATE, DELETE "
     "and TRUNCATE from application roles.",
 )
@@ -109,6 +111,10 @@ class PostgresStore(EventStore):
         self.capabilities = REFERENCE_CAPABILITIES if mode == "reference" else NAIVE_CAPABILITIES
         self.channel = f"{schema}.events"
         self._notifier = Notifier(conninfo, self.channel)
+        #: Newest transaction this instance appended in, and the oldest transaction seen running
+        #: after it: read_all waits until its own writes are past the visibility horizon.
+        self._own_txid = 0
+        self._horizon = 0
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
@@ -191,6 +197,7 @@ class PostgresStore(EventStore):
             if not rows:  # the version check failed, unless this is a retry of a stored batch
                 return self._stored_batch(stream_id, batch, expected)
             rows.sort()
+            self._own_txid = max(self._own_txid, rows[-1][1])
             self._notifier.poke()
             return AppendResult(stream_id, rows[0][0], rows[-1][0], self._position(rows[-1][1], rows[-1][2]))
         raise ConcurrencyError(stream_id, expected, self.stream_version(stream_id))
@@ -227,6 +234,7 @@ class PostgresStore(EventStore):
         where: list[sql.Composable] = []
         params: list[Any] = []
         if self.mode == "reference":
+            self._wait_for_own_writes()
             if after is not None:
                 where.append(sql.SQL("(transaction_id, global_position) > (%s::text::xid8, %s)"))
                 params += [after[0], after[1]]  # type: ignore[index]
@@ -255,6 +263,19 @@ class PostgresStore(EventStore):
         if where:
             query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
         return self._select(query + order, params, limit)
+
+    def _wait_for_own_writes(self, timeout: float = 5.0) -> None:
+        """Read-your-writes for read_all: wait until every transaction older than this instance's
+        last append has ended (any transaction holding an id counts: autovacuum, a NOTIFY, another
+        writer). Usually already true, and then it costs nothing; bounded by ``timeout``, after
+        which the read returns what is visible (the events are delayed, never skipped)."""
+        deadline = time.monotonic() + timeout
+        while self._horizon <= self._own_txid:
+            with self._conn() as conn:
+                self._horizon = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetchone()[0]
+            if self._horizon > self._own_txid or time.monotonic() > deadline:
+                return
+            time.sleep(0.0005)
 
     def _select(self, query: sql.Composable, params: list[Any], limit: int | None) -> list[RecordedEvent]:
         if limit is not None:
