@@ -102,7 +102,8 @@ def build_report(
     root = Path(results_root).resolve()
     run_id = run_id or new_run_id()
     params = load_params(params_file)
-    base: dict[str, Any] = {"run_id": run_id, "results_dir": str(root / "runs" / run_id)}
+    # No progress bars inside the pages: papermill shows one per notebook on the terminal.
+    base: dict[str, Any] = {"run_id": run_id, "results_dir": str(root / "runs" / run_id), "progress": False}
     if engines:
         base["engines"] = engines
     selected = [n for n in NOTEBOOKS if notebooks is None or n in set(notebooks)]
