@@ -43,7 +43,9 @@ class Notifier:
             self._wake.clear()
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(self.conninfo, autocommit=True)
+                    # A NOTIFY needs a transaction id, so its commit would wait for a WAL flush; a
+                    # wake-up call need not be durable.
+                    conn = psycopg.connect(self.conninfo, autocommit=True, options="-c synchronous_commit=off")
                 conn.execute("SELECT pg_notify(%s, '')", (self.channel,))
             except psycopg.Error:
                 conn = None  # listeners fall back on polling; reconnect on the next poke
