@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,9 +16,11 @@ from typing import Any
 import pytest
 
 from eventstore import (
+    AppendResult,
     Capabilities,
     ConcurrencyError,
     EngineInfo,
+    EventStoreError,
     InvalidInput,
     LimitExceeded,
     NewEvent,
@@ -199,6 +202,139 @@ def _stale_once(read: Callable[..., Any], stale: Any) -> Callable[..., Any]:
         return stale if calls == 1 else read(*args)
 
     return first_stale
+
+
+def _race_after_first_call(read: Callable[..., Any], race: Callable[[], Any]) -> Callable[..., Any]:
+    """``read``, with ``race`` run right after its first call: another writer commits between our read and our write."""
+    calls = 0
+
+    def read_then_race(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        value = read(*args)
+        if calls == 1:
+            race()
+        return value
+
+    return read_then_race
+
+
+def _requests(store: DynamoDBStore) -> list[tuple[str, dict[str, Any]]]:
+    """Every request the store's client sends from now on: (operation, parameters)."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+    store._client.meta.events.register("before-parameter-build.dynamodb", lambda params, model, **_: sent.append((model.name, dict(params))))
+    return sent
+
+
+def test_an_append_reads_the_stream_tail_and_the_feed_tail_once_each(store: DynamoDBStore) -> None:
+    """Two one-item, newest-first, strongly consistent Queries and the transaction: nothing else."""
+    store.append(stream(), events(1))
+    sent = _requests(store)
+    store.append(stream(), events(3))
+    assert [(op, p.get("TableName")) for op, p in sent] == [
+        ("Query", store.tables.events), ("Query", store.tables.meta), ("TransactWriteItems", None)
+    ]
+    for _, query in sent[:2]:
+        assert (query["Limit"], query["ScanIndexForward"], query["ConsistentRead"]) == (1, False, True)
+        assert query["ProjectionExpression"]  # keys only, never whole items
+
+
+@pytest.mark.parametrize("lost", ["sequence", "version"])
+def test_a_lost_race_rereads_only_what_the_winner_changed(store: DynamoDBStore, monkeypatch: pytest.MonkeyPatch, lost: str) -> None:
+    """The cancellation reasons say which key was taken; a read whose key was still free is not repeated."""
+    s = stream()
+    store.append(s, events(1))
+    other = DynamoDBStore.from_url(store.url)
+    if lost == "sequence":  # another stream's append takes the global position after our read of the feed's tail
+        monkeypatch.setattr(store, "_last_sequence", _race_after_first_call(store._last_sequence, lambda: other.append(stream(), events(1))))
+        reread = [("Query", store.tables.meta)]
+    else:  # another append to our stream, after our read of its version and before our read of the feed's tail
+        monkeypatch.setattr(store, "_last_version", _race_after_first_call(store._last_version, lambda: other.append(s, events(1))))
+        reread = [("Query", store.tables.events)]
+    sent = _requests(store)
+    result = store.append(s, events(1))
+    other.close()
+    transact = ("TransactWriteItems", None)
+    assert [(op, p.get("TableName")) for op, p in sent] == [
+        ("Query", store.tables.events), ("Query", store.tables.meta), transact, *reread, transact
+    ]
+    assert (result.first_version, result.last_position) == ((1, 3000) if lost == "sequence" else (2, 3000))
+    assert [e.position for e in store.read_all()] == [1000, 2000, 3000]
+
+
+class _Body:
+    """A raw HTTP body, as botocore's ``AWSResponse`` reads one."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.data
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["committed-response-lost", "failed-before-writing"])
+def test_a_transaction_retried_after_a_server_error_is_stored_once(store: DynamoDBStore, monkeypatch: pytest.MonkeyPatch, committed: bool) -> None:
+    """botocore retries an HTTP 500 (standard mode). The failed attempt may have committed with its answer lost, or
+    failed before writing (what moto's threaded server did: RuntimeError while copying a table). Either way the
+    append is stored once and returns its own result: a committed first attempt makes the retry hit the id guards."""
+    import botocore.retries.standard
+    from botocore.awsrequest import AWSResponse
+
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
+    s = stream()
+    store.append(s, events(1))
+    attempts = 0
+
+    def error_on_first_attempt(request: Any, **_: Any) -> AWSResponse | None:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1:
+            return None  # sent as usual
+        if committed:
+            headers = {k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()}
+            forward = urllib.request.Request(request.url, data=request.body, headers=headers, method=request.method)
+            urllib.request.build_opener(urllib.request.ProxyHandler({})).open(forward, timeout=30).close()
+        error = b'{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"simulated"}'
+        return AWSResponse(request.url, 500, {"Content-Type": "application/x-amz-json-1.0"}, _Body(error))
+
+    store._client.meta.events.register("before-send.dynamodb.TransactWriteItems", error_on_first_attempt)
+    batch = events(2)
+    result = store.append(s, batch)
+    assert attempts == 2
+    stored = store.read_stream(s)
+    assert result == AppendResult(s, 1, 2, stored[-1].position) and stored[-1].position == 2001
+    assert [e.event_id for e in stored[1:]] == [e.id for e in batch]
+    assert [e.position for e in store.read_all()] == [1000, 2000, 2001]
+    assert item_count(store) == layout.actions_per_append(1) + layout.actions_per_append(2)
+
+
+# -- reading the feed ----------------------------------------------------------------------------------
+
+
+def test_a_feed_naming_one_event_twice_is_reported_instead_of_a_refused_batch_read(store: DynamoDBStore) -> None:
+    """Regression. moto's threaded server lost committed writes: a cancelled transaction put back a stale copy of the
+    events table, erasing an event but not its feed entry, and the next append to the stream reused the version. Two
+    feed entries then named one event, read_all sent its key twice in one BatchGetItem, and DynamoDB refused the
+    request ("Provided list of item keys contains duplicates"). Rebuilt here by deleting the event item."""
+    s = stream()
+    store.append(s, events(1))
+    store._client.delete_item(TableName=store.tables.events, Key={"stream_id": layout.s(s), "version": layout.n(0)})
+    store.append(s, events(1))  # version 0 again, at position 2000
+    for read in (store.read_all, lambda: store.read_category("Order"), lambda: store.read_all(types=["Happened"])):
+        with pytest.raises(EventStoreError, match="inconsistent") as info:
+            read()
+        assert "at position 1000" in str(info.value) and "stored with position 2000" in str(info.value)
+    assert [e.position for e in store.read_all(after=1000)] == [2000]  # what the feed names consistently still reads
+
+
+def test_a_batch_read_asks_for_each_key_once(store: DynamoDBStore) -> None:
+    s = stream()
+    for _ in range(3):
+        store.append(s, events(layout.MAX_BATCH_EVENTS))
+    stored = 3 * layout.MAX_BATCH_EVENTS  # 147 events: two BatchGetItem requests
+    keys = [{"stream_id": layout.s(s), "version": layout.n(v % stored)} for v in range(250)]  # 103 keys twice, across requests
+    items = store._batch_get(store.tables.events, keys)
+    assert sorted(int(item["version"]["N"]) for item in items) == list(range(stored))
 
 
 # -- many writers ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ feed's tail. See ``docs/dynamodb.md``.
 from __future__ import annotations
 
 import heapq
+import json
 import random
 import re
 import time
@@ -106,14 +107,16 @@ class DynamoDBStore(EventStore):
 
     def _append(self, stream_id: str, batch: list[PreparedEvent], expected: ExpectedVersion) -> AppendResult:
         pinned = expected is StreamState.NO_STREAM or isinstance(expected, int)
+        current, last_sequence = self._last_version(stream_id), None
         for round_ in range(MAX_ROUNDS):
-            current = self._last_version(stream_id)
             try:
                 check_expected(stream_id, expected, current)
             except ConcurrencyError:
                 return self._settle_conflict(stream_id, batch, expected, current)
             first = 0 if current is None else current + 1
-            sequence = self._last_sequence() + 1
+            if last_sequence is None:
+                last_sequence = self._last_sequence()
+            sequence = last_sequence + 1
             actions = L.append_actions(self.tables, stream_id, first, sequence, batch, _now())
             try:
                 self._client.transact_write_items(TransactItems=actions)
@@ -123,7 +126,13 @@ class DynamoDBStore(EventStore):
                     return self._settle_conflict(stream_id, batch, expected, self._last_version(stream_id))
                 if "transient" in failed:
                     _sleep_backoff(round_)
-                continue  # otherwise another append won a key and has committed: read again at once
+                # Another append took a key and has committed: read again at once what it changed. A key whose
+                # condition held was still free, so the read that chose it is still current and is not repeated.
+                if failed & {"version", "transient"}:
+                    current = self._last_version(stream_id)
+                if failed & {"sequence", "transient"}:
+                    last_sequence = None
+                continue
             return AppendResult(stream_id, first, first + len(batch) - 1, L.position_of(sequence, len(batch) - 1))
         raise ConcurrencyError(stream_id, expected, self._last_version(stream_id))
 
@@ -186,20 +195,26 @@ class DynamoDBStore(EventStore):
         first_sequence = max(after_position // L.POSITION_STRIDE, 1)
         page = limit if types is None else None  # unfiltered, each entry yields at least one event
         entries = heapq.merge(*(self._feed(pk, first_sequence, page) for pk in feeds), key=lambda e: e.sequence)
-        wanted: list[tuple[str, int]] = []
+        wanted: list[tuple[str, int, int]] = []  # (stream id, version, position), as the feed names them
         for entry in entries:
             for i, type_ in enumerate(entry.types):
-                if L.position_of(entry.sequence, i) > after_position and (types is None or type_ in types):
-                    wanted.append((entry.stream_id, entry.first_version + i))
+                position = L.position_of(entry.sequence, i)
+                if position > after_position and (types is None or type_ in types):
+                    wanted.append((entry.stream_id, entry.first_version + i, position))
             if limit is not None and len(wanted) >= limit:
                 break
         wanted = wanted[:limit]
-        keys = [{"stream_id": L.s(stream), "version": L.n(version)} for stream, version in wanted]
+        keys = [{"stream_id": L.s(stream), "version": L.n(version)} for stream, version, _ in wanted]
         found = {(e.stream_id, e.version): e for e in map(L.recorded_event, self._batch_get(self.tables.events, keys))}
-        missing = [k for k in wanted if k not in found]
-        if missing:
-            raise EventStoreError(f"the feed names events that are not stored, e.g. {missing[0]}: the tables are inconsistent")
-        return [found[k] for k in wanted]
+        for stream, version, position in wanted:
+            event = found.get((stream, version))
+            if event is None or event.position != position:
+                stored = "is not stored" if event is None else f"is stored with position {event.position}"
+                raise EventStoreError(
+                    f"the feed names event {version} of {stream!r} at position {position}, but that event {stored}: "
+                    f"the tables are inconsistent (an engine lost part of a committed transaction)"
+                )
+        return [found[(stream, version)] for stream, version, _ in wanted]
 
     def _feed(self, pk: str, first_sequence: int, page: int | None) -> Iterator[L.FeedEntry]:
         """A feed's entries from ``first_sequence`` on, read lazily in pages of ``page`` entries (else 1 MB)."""
@@ -302,7 +317,11 @@ class DynamoDBStore(EventStore):
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _batch_get(self, table: str, keys: list[L.Item]) -> list[L.Item]:
-        """Strongly consistent BatchGetItem, in chunks, retrying what DynamoDB leaves unprocessed."""
+        """Strongly consistent BatchGetItem of distinct keys, in chunks, retrying what DynamoDB leaves unprocessed.
+
+        Keys asked for twice are fetched once: DynamoDB refuses a request that names a key twice.
+        """
+        keys = list({json.dumps(key, sort_keys=True): key for key in keys}.values())
         found: list[L.Item] = []
         for start in range(0, len(keys), _BATCH_GET):
             request = {table: {"Keys": keys[start : start + _BATCH_GET], "ConsistentRead": True}}
