@@ -37,3 +37,16 @@ def log_tail(path: Path, lines: int = 30) -> str:
     except OSError as exc:
         return f"<no log at {path}: {exc}>"
     return "\n".join(text.splitlines()[-lines:]) or "<empty log>"
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for servers we start: the kernel sends SIGTERM when our process dies, so a
+    killed test run or benchmark (SIGKILL, a CI timeout) leaves no broker or emulator behind.
+    The signal follows the thread that started the server: start servers from a long-lived one."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: atexit still stops the server on a normal exit
+        pass

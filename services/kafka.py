@@ -50,7 +50,7 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from services.base import ServiceUnavailable, free_port, log_tail, port_accepts
+from services.base import ServiceUnavailable, die_with_parent, free_port, log_tail, port_accepts
 
 BOOTSTRAP_ENV = "EVENTSTORE_KAFKA_BOOTSTRAP"
 POM = Path(__file__).parent / "maven" / "kafka-pom.xml"
@@ -290,7 +290,7 @@ class KafkaBroker:
         argv = self._java_argv(java, lib_dir, _BROKER_JVM_OPTS, "kafka.Kafka", str(tmp_dir / "server.properties"))
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(argv, cwd=tmp_dir, stdin=subprocess.DEVNULL, stdout=log,
-                                             stderr=subprocess.STDOUT)
+                                             stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
 
     def _wait_until_ready(self) -> None:
         """Poll until the broker lists itself in a metadata response (it is then unfenced and serving)."""

@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from services.base import ServiceUnavailable, free_port, log_tail
+from services.base import ServiceUnavailable, die_with_parent, free_port, log_tail
 
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 10
@@ -77,6 +77,7 @@ class MotoServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
             )
         atexit.register(self.stop)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import psycopg
 import pytest
@@ -82,3 +83,30 @@ def test_moto_server_serves_dynamodb() -> None:
 def test_postgres_runs_unprivileged_when_root() -> None:
     with PostgresServer(durable=False) as server:
         assert server.data_dir.stat().st_uid != 0
+
+
+def test_a_killed_parent_leaves_no_server_behind():
+    """SIGKILL skips atexit; the kernel's parent-death signal still stops the server."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import time
+        from services.moto import MotoServer
+        server = MotoServer().start()
+        print(server._process.pid, flush=True)
+        time.sleep(120)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{child}") and "Z" not in open(f"/proc/{child}/stat").read().split()[2]:
+        time.sleep(0.1)
+    alive = os.path.exists(f"/proc/{child}") and "Z" not in open(f"/proc/{child}/stat").read().split()[2]
+    assert not alive, "the moto server outlived its SIGKILLed parent"
