@@ -5,7 +5,8 @@ starts what the engine needs and yields an ``EngineHandle``. Workloads and noteb
 handle (``new_url``, ``connect``), so adding an engine is one new entry here and nothing else.
 
 Servers are shared through ``Services`` for the length of one run: ``postgres`` and
-``postgres-naive`` use the same throwaway PostgreSQL server, each store in its own schema.
+``postgres-naive`` use the same throwaway PostgreSQL server, each store in its own schema, and
+``kafka`` and ``kafka-naive`` the same broker, each store under its own topic prefix.
 An engine that cannot start becomes a ``NotMeasured`` with the reason; it is never dropped.
 Environment variables point an engine at an existing server instead of starting one:
 ``EVENTSTORE_POSTGRES_DSN``, ``EVENTSTORE_DYNAMODB_ENDPOINT``, ``EVENTSTORE_KAFKA_BOOTSTRAP``.
@@ -186,19 +187,32 @@ def _dynamodb(services: Services) -> Iterator[EngineHandle]:
     )
 
 
-@contextmanager
-def _kafka(services: Services) -> Iterator[EngineHandle]:
-    bootstrap = os.environ.get(KAFKA_BOOTSTRAP_ENV)
-    settings: dict[str, Any]
-    if bootstrap:
-        settings = {"broker": f"external ({KAFKA_BOOTSTRAP_ENV})"}
-    else:
-        from services.kafka import KafkaBroker
+#: What the harness can say about an external broker's release: the Kafka protocol does not reveal it
+#: (ApiVersions lists protocol versions, and no broker config names the release).
+KAFKA_EXTERNAL_VERSION = "unknown (external broker)"
 
-        broker = services.get("kafka", lambda: KafkaBroker(base_dir=services.workdir).start(), lambda b: b.stop())
-        bootstrap = broker.bootstrap_servers
-        settings = {"broker": f"throwaway single-node Kafka {broker.version} (KRaft)"}
-    yield EngineHandle("kafka", lambda label: f"kafka://{bootstrap}?prefix={label}", settings=settings)
+
+def _kafka_broker(services: Services) -> tuple[str, str, dict[str, Any]]:
+    """Bootstrap servers, release and settings of the run's Kafka broker: ``$EVENTSTORE_KAFKA_BOOTSTRAP``
+    or a throwaway broker, started once per run and shared by ``kafka`` and ``kafka-naive``."""
+    bootstrap = os.environ.get(KAFKA_BOOTSTRAP_ENV)
+    if bootstrap:
+        return bootstrap, KAFKA_EXTERNAL_VERSION, {"broker": f"external ({KAFKA_BOOTSTRAP_ENV})"}
+    from services.kafka import KafkaBroker
+
+    broker = services.get("kafka", lambda: KafkaBroker(base_dir=services.workdir).start(), lambda b: b.stop())
+    return broker.bootstrap_servers, broker.version, {"broker": f"throwaway single-node {broker.version} (KRaft)"}
+
+
+def _kafka(mode: str) -> Callable[[Services], ContextManager[EngineHandle]]:
+    @contextmanager
+    def open_kafka(services: Services) -> Iterator[EngineHandle]:
+        bootstrap, version, settings = _kafka_broker(services)
+        name = "kafka" if mode == "fenced" else f"kafka-{mode}"
+        options = f"mode={mode}&version={quote(version, safe='')}"
+        yield EngineHandle(name, lambda label: f"kafka://{bootstrap}?prefix={label}&{options}", settings={**settings, "mode": mode})
+
+    return open_kafka
 
 
 ENGINES: dict[str, Engine] = {
@@ -208,7 +222,8 @@ ENGINES: dict[str, Engine] = {
         Engine("postgres", "PostgreSQL reference design (gap-safe), throwaway durable server", _postgres("reference")),
         Engine("postgres-naive", "PostgreSQL textbook sequence-position design: loses events under concurrent writers", _postgres("naive")),
         Engine("dynamodb", "DynamoDB adapter against a local moto server (an emulator: not DynamoDB's speed)", _dynamodb),
-        Engine("kafka", "Kafka adapter against a throwaway single-node broker", _kafka),
+        Engine("kafka", "Kafka adapter against a throwaway single-node broker (fenced writers: one at a time per prefix)", _kafka("fenced")),
+        Engine("kafka-naive", "Kafka adapter without the writer fence (check-then-append): loses updates under concurrent writers", _kafka("naive")),
         Engine("memory", "In-process Python store, for quick experiments", _memory, default=False),
     ]
 }

@@ -2,23 +2,34 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from eventstore import ConcurrencyError, EventStore, InvalidInput, NewEvent, Repository, StreamState, execute, open_store
-from eventstore.kafka import FENCED, NAIVE, KafkaConfig, KafkaStore, writer
+from bench import engines
+from eventstore import ConcurrencyError, EventStore, InvalidInput, NewEvent, Repository, StoreUnavailable, StreamState, execute, open_store
+from eventstore.kafka import FENCED, NAIVE, BrokerError, KafkaConfig, KafkaStore, writer
 from eventstore.kafka.capabilities import MAX_EVENT_BYTES
+from eventstore.kafka.checkpoints import Checkpoints
+from eventstore.kafka.config import FENCING, ClientLog
 from eventstore.kafka.records import encode
 from eventstore.testing import EventStoreConformance
 from eventstore.testing.conformance import Counter
 from eventstore.validation import prepare_batch
-from services.kafka import kafka_for_tests
+from services.kafka import BOOTSTRAP_ENV, KafkaBroker, kafka_for_tests
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -218,16 +229,187 @@ def test_readers_stop_at_an_open_transaction_and_never_see_an_aborted_one(url: s
         assert store.read_stream("Order-Open") == []
 
 
-def test_checkpoint_is_the_subscriptions_consumer_group_offset(url: str, bootstrap: str) -> None:
+def test_checkpoint_is_a_consumer_group_offset_of_a_group_nobody_joins(url: str, bootstrap: str) -> None:
+    """Any Kafka consumer of the group sees the checkpoint (the next offset to read, by Kafka's
+    convention), and the group has no members: after a subscriber dies there is nobody to wait for."""
     with open_store(url) as store:
         store.append("Order-1", [NewEvent("T", {}) for _ in range(3)])
         last = store.read_all()[-1].position
         store.subscribe("projector", lambda e: None).catch_up()
         config = KafkaConfig.from_url(url)
-        request = ConsumerGroupTopicPartitions(config.checkpoint_group("projector"), [TopicPartition(config.events_topic, 0)])
+        group = config.checkpoint_group("projector")
+        outsider = Consumer(quiet(**{"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}))
+        try:
+            assert outsider.committed([TopicPartition(config.events_topic, 0)], timeout=30)[0].offset == last + 1
+        finally:
+            outsider.close()
         admin = AdminClient(quiet(**{"bootstrap.servers": bootstrap}))
-        (future,) = admin.list_consumer_group_offsets([request]).values()
-        assert future.result(30).topic_partitions[0].offset == last + 1  # Kafka's convention: the next offset to read
+        (described,) = admin.describe_consumer_groups([group]).values()
+        assert described.result(30).members == []
+        assert store.subscribe("projector", lambda e: None).position == last  # what a restarted subscriber resumes after
+
+
+def test_checkpoints_answer_while_a_fresh_broker_loads_its_group_coordinator(tmp_path: Path) -> None:
+    """A new broker creates ``__consumer_offsets`` at the first group request and answers
+    NOT_COORDINATOR until the group's partition is loaded (about a second). The AdminClient's
+    offset fetch crashed the process on that answer (SIGSEGV in librdkafka, issue #5040), or hung
+    until the timeout; the checkpoint consumer retries it. Then a subscriber killed with SIGKILL
+    restarts at once: no member of any group is left for the broker to wait for."""
+    if os.environ.get(BOOTSTRAP_ENV):
+        pytest.skip(f"needs a broker of its own, which {BOOTSTRAP_ENV} rules out")
+    with KafkaBroker(base_dir=tmp_path) as broker:
+        url = f"kafka://{broker.bootstrap_servers}?prefix=fresh"
+        with open_store(url) as store:  # creates the topics: no group request yet
+            log = tmp_path / "consumer.log"
+            spawned = time.monotonic()
+            first = _resume_worker(url, log, tmp_path)
+            try:
+                started = _wait_for_line(log, "S", 1, first)
+                assert started - spawned < 15, "reading the first checkpoint waits for the coordinator, within the timeout"
+                store.append("Order-1", [NewEvent("T", {"n": n}) for n in range(30)])
+                _wait_for_line(log, "E", 30, first)
+                deadline = time.monotonic() + 10  # until a checkpoint covers some of them
+                while store.load_checkpoint("resume") is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            finally:
+                first.send_signal(signal.SIGKILL)
+                first.wait(30)
+            saved = store.load_checkpoint("resume")
+            assert saved is not None
+            restarts = []
+            for run in range(2, 4):
+                spawned = time.monotonic()
+                worker = _resume_worker(url, log, tmp_path)
+                try:
+                    restarts.append(_wait_for_line(log, "C", run, worker) - spawned)
+                finally:
+                    worker.send_signal(signal.SIGKILL)
+                    worker.wait(30)
+            assert max(restarts) < 2.0, f"restart to caught up after SIGKILL took {restarts} s"
+            handled = [line.split()[2] for line in log.read_text().splitlines() if line.startswith("E ")]
+            assert {str(e.event_id) for e in store.read_all()} == set(handled)  # nothing missed
+
+
+def _resume_worker(url: str, log: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """The resume workload's consumer process (``bench.resume_worker``), as the harness runs it."""
+    with open(log.with_suffix(".err"), "ab") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.resume_worker", url, "resume", str(log), "--checkpoint-every", "5"],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+        )
+
+
+def _wait_for_line(log: Path, kind: str, count: int, process: subprocess.Popen[bytes], timeout: float = 30) -> float:
+    """When the ``count``-th line of ``kind`` appeared in the worker's log; fails if the worker dies first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = log.read_text().splitlines() if log.exists() else []
+        if sum(1 for line in lines if line.startswith(kind + " ")) >= count:
+            return time.monotonic()
+        assert process.poll() is None, f"consumer exited with {process.returncode}: {log.with_suffix('.err').read_text()[-2000:]}"
+        time.sleep(0.005)
+    raise AssertionError(f"no {count} {kind!r} lines within {timeout}s")
+
+
+def test_an_unreachable_broker_raises_store_unavailable_within_the_timeout() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there
+    checkpoints = Checkpoints(KafkaConfig(f"127.0.0.1:{port}", prefix="nowhere"), timeout_s=1.0)
+    try:
+        for attempt in (lambda: checkpoints.load("c"), lambda: checkpoints.save("c", 5)):
+            began = time.monotonic()
+            with pytest.raises(StoreUnavailable) as info:
+                attempt()
+            assert isinstance(info.value, BrokerError) and time.monotonic() - began < 5
+    finally:
+        began = time.monotonic()
+        checkpoints.close()  # waits for the unanswered commit, but no longer than the timeout
+        assert time.monotonic() - began < 5
+
+
+def test_fence_takeovers_are_logged_at_debug_and_nothing_reaches_stderr(url: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    """librdkafka logs a fenced producer at CRITICAL; in fenced mode that is how instances take turns."""
+    caplog.set_level(logging.DEBUG, logger="eventstore.kafka")
+    stores = [open_store(url) for _ in range(3)]
+    stores[0].append("Order-0", [NewEvent("T", {})])  # a new broker's transaction coordinator warns while it loads
+    caplog.clear()
+
+    def append(store: EventStore) -> None:
+        for n in range(8):
+            store.append(f"Order-{n % 2}", [NewEvent("T", {})])
+
+    threads = [threading.Thread(target=append, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in stores:
+        s.close()
+    fence = [r for r in caplog.records if r.name == "eventstore.kafka.client.fence"]
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and FENCING.search(r.getMessage())]
+    assert fence and all(r.levelno == logging.DEBUG for r in fence)
+    assert loud == []
+    assert "rdkafka" not in capfd.readouterr().err
+
+
+def test_client_log_demotes_only_expected_fencing() -> None:
+    line = ("FATAL", "rdkafka#producer-1", "Fatal error: Local: This instance has been fenced by a newer instance")
+    other = ("FAIL", "rdkafka#producer-1", "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused")
+    levels: list[tuple[str, int]] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            levels.append((record.name, record.levelno))
+
+    handler = Collect()
+    logging.getLogger("eventstore.kafka.client").addHandler(handler)
+    previous = logging.getLogger("eventstore.kafka.client").level
+    logging.getLogger("eventstore.kafka.client").setLevel(logging.DEBUG)
+    try:
+        ClientLog(fencing_expected=True).log(logging.CRITICAL, "%s [%s] %s", *line)
+        ClientLog(fencing_expected=True).log(logging.ERROR, "%s [%s] %s", *other)
+        ClientLog(fencing_expected=False).log(logging.CRITICAL, "%s [%s] %s", *line)  # a naive writer is never fenced
+    finally:
+        logging.getLogger("eventstore.kafka.client").removeHandler(handler)
+        logging.getLogger("eventstore.kafka.client").setLevel(previous)
+    assert levels == [
+        ("eventstore.kafka.client.fence", logging.DEBUG),
+        ("eventstore.kafka.client", logging.ERROR),
+        ("eventstore.kafka.client", logging.CRITICAL),
+    ]
+    assert KafkaConfig("h:1").client(writer=True)["logger"].fencing_expected
+    assert not KafkaConfig("h:1", mode="naive").client(writer=True)["logger"].fencing_expected
+    assert not KafkaConfig("h:1").client()["logger"].fencing_expected
+
+
+class _Started:
+    """Stands for a broker the harness started: ``services.kafka.KafkaBroker``'s bootstrap servers and version."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap_servers = bootstrap
+        self.version = "Apache Kafka 4.4.0"
+
+
+def test_bench_engines_kafka_and_kafka_naive_share_the_broker_and_report_its_version(bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(BOOTSTRAP_ENV, raising=False)
+    services = engines.Services(tmp_path)
+    started = _Started(bootstrap)
+    services.get("kafka", lambda: started, lambda broker: None)  # the run's broker, as if started by the harness
+    seen = {}
+    try:
+        for name in ("kafka", "kafka-naive"):
+            assert engines.ENGINES[name].default
+            with engines.started(name, services) as handle:
+                info, caps, _ = engines.probe(handle)
+                seen[name] = (info.version, info.mode, caps.optimistic_concurrency, bootstrap in handle.new_url("x"))
+        assert seen == {"kafka": ("4.4.0", "fenced", True, True), "kafka-naive": ("4.4.0", "naive", False, True)}
+        monkeypatch.setenv(BOOTSTRAP_ENV, bootstrap)  # an external broker does not say its release
+        with engines.started("kafka-naive", engines.Services(tmp_path)) as handle:
+            info, _, _ = engines.probe(handle)
+            assert (info.version, info.mode, handle.settings["broker"]) == ("unknown (external broker)", "naive", f"external ({BOOTSTRAP_ENV})")
+    finally:
+        services.close()
 
 
 def test_an_event_at_the_declared_size_limit_is_stored(url: str) -> None:

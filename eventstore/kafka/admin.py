@@ -1,15 +1,14 @@
-"""The store's topics and its checkpoints (consumer-group offsets), through one AdminClient."""
+"""The store's topics, through one AdminClient (checkpoints are not read or written here: see ``checkpoints.py``)."""
 from __future__ import annotations
 
 import time
 from concurrent.futures import Future
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ..errors import InvalidInput
-from ..events import Position
 from .config import TIMEOUT_S, KafkaConfig
 from .errors import BrokerError
 
@@ -25,6 +24,12 @@ class Admin:
 
     def ensure_topics(self) -> None:
         """Create both topics with one partition each (idempotent), then wait until they have a leader."""
+        try:
+            self._ensure_topics()
+        finally:
+            self.serve_log()
+
+    def _ensure_topics(self) -> None:
         c = self._config
         wanted = {c.events_topic: EVENTS_TOPIC_CONFIG, c.snapshots_topic: SNAPSHOTS_TOPIC_CONFIG}
         futures = self._client.create_topics([NewTopic(t, 1, config=cfg) for t, cfg in wanted.items()], operation_timeout=TIMEOUT_S)
@@ -46,25 +51,14 @@ class Admin:
         if partitions != 1:
             raise InvalidInput(f"topic {c.events_topic} has {partitions} partitions; this store needs exactly 1 (its total order)")
 
-    def load_checkpoint(self, name: str) -> Position | None:
-        """The group's committed offset is the next offset to read, so the checkpoint is one less."""
-        request = ConsumerGroupTopicPartitions(self._config.checkpoint_group(name), [TopicPartition(self._config.events_topic, 0)])
-        (future,) = self._client.list_consumer_group_offsets([request]).values()
-        (partition,) = _result(future, f"cannot read checkpoint {name!r}").topic_partitions
-        if partition.error is not None:
-            raise BrokerError(f"cannot read checkpoint {name!r}: {partition.error}")
-        return partition.offset - 1 if partition.offset >= 0 else None
-
-    def save_checkpoint(self, name: str, position: int) -> None:
-        partition = TopicPartition(self._config.events_topic, 0, position + 1)
-        request = ConsumerGroupTopicPartitions(self._config.checkpoint_group(name), [partition])
-        (future,) = self._client.alter_consumer_group_offsets([request]).values()
-        (saved,) = _result(future, f"cannot save checkpoint {name!r}").topic_partitions
-        if saved.error is not None:
-            raise BrokerError(f"cannot save checkpoint {name!r}: {saved.error}")
-
     def destroy(self) -> None:
         """Delete both topics and every checkpoint group of the prefix (transactional ids expire on their own)."""
+        try:
+            self._destroy()
+        finally:
+            self.serve_log()
+
+    def _destroy(self) -> None:
         c = self._config
         listing = _result(self._client.list_consumer_groups(request_timeout=TIMEOUT_S), "cannot list consumer groups")
         groups = [g.group_id for g in listing.valid if g.group_id.startswith(c.checkpoint_group(""))]
@@ -73,6 +67,10 @@ class Admin:
             futures += self._client.delete_consumer_groups(groups, request_timeout=TIMEOUT_S).values()
         for future in futures:
             _result(future, f"cannot delete the store {c.prefix!r}", tolerate=(KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.GROUP_ID_NOT_FOUND))
+
+    def serve_log(self) -> None:
+        """Hand the client's queued log lines to Python logging (librdkafka delivers them only in a poll)."""
+        self._client.poll(0)
 
 
 def _result(future: Future, failure: str, tolerate: tuple[int, ...] = ()) -> Any:

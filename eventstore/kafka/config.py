@@ -29,10 +29,45 @@ SECURITY_ENV = {
 }
 #: ``fenced``: one writer at a time per prefix, enforced by the broker. ``naive``: check-then-append.
 MODES = ("fenced", "naive")
-#: librdkafka's own log lines go to Python logging, not to stderr. Each fence takeover logs there at
-#: CRITICAL (librdkafka's level for a fenced producer): routine in fenced mode with several instances.
+#: librdkafka's own log lines go to Python logging on this logger, never to the process's stderr.
 CLIENT_LOG = logging.getLogger("eventstore.kafka.client")
 CLIENT_LOG.addHandler(logging.NullHandler())
+#: Where a fenced-mode writer's lines about losing the fence go, at DEBUG (see ``ClientLog``).
+FENCE_LOG = logging.getLogger("eventstore.kafka.client.fence")
+#: What librdkafka says when another producer took the transactional id (the fence), or was taking it
+#: at the same moment: PRODUCER_FENCED / INVALID_PRODUCER_EPOCH ("old epoch") / CONCURRENT_TRANSACTIONS.
+FENCING = re.compile(
+    r"fenced by a newer instance|old epoch|PRODUCER_FENCED|INVALID_PRODUCER_EPOCH|_FENCED\b"
+    r"|CONCURRENT_TRANSACTIONS|concurrent operation on the same transaction",
+    re.IGNORECASE,
+)
+
+
+class ClientLog:
+    """The ``logger`` of every librdkafka client of the store; librdkafka calls
+    ``log(level, "%s [%s] %s", facility, client, text)`` while the client is polled.
+
+    A line keeps librdkafka's level (syslog 0-2 CRITICAL, 3 ERROR, 4 WARNING, 5-6 INFO, 7 DEBUG) on
+    ``eventstore.kafka.client``, with one exception. A fenced-mode writer that loses the fence to
+    another store instance logs it as a fatal error of its producer, at CRITICAL (and its failed
+    requests at ERROR and WARNING): that is how instances take turns, which the append handles
+    (it takes the fence again; ``WriterFenced`` after 10 losses in a row), so those lines go to
+    ``eventstore.kafka.client.fence`` at DEBUG. The same lines from a naive-mode writer, whose
+    transactional id is its own, keep their level: there nobody should fence it.
+    """
+
+    def __init__(self, fencing_expected: bool = False) -> None:
+        self.fencing_expected = fencing_expected
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        if self.fencing_expected and level > logging.DEBUG and FENCING.search(msg % args if args else msg):
+            FENCE_LOG.debug(msg, *args)
+        else:
+            CLIENT_LOG.log(level, msg, *args)
+
+
+_LOGS = {False: ClientLog(), True: ClientLog(fencing_expected=True)}
+
 #: Seconds any single broker request may take before it fails with ``BrokerError``.
 TIMEOUT_S = 30.0
 _PREFIX = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")  # topic names: 249 chars of [A-Za-z0-9._-]
@@ -97,6 +132,8 @@ class KafkaConfig:
     def transactional_id(self) -> str:
         return self.writer_id if self.mode == "fenced" else f"{self.writer_id}.{uuid.uuid4()}"
 
-    def client(self, **settings: Any) -> dict[str, Any]:
-        """librdkafka settings for one client: connection and security, then ``settings``."""
-        return {"bootstrap.servers": self.bootstrap, **self.security, "logger": CLIENT_LOG, "socket.nagle.disable": True, **settings}
+    def client(self, *, writer: bool = False, **settings: Any) -> dict[str, Any]:
+        """librdkafka settings for one client: connection and security, its logger, then ``settings``.
+        ``writer``: the client is the fenced writer's producer (its fence losses are expected in fenced mode)."""
+        logger = _LOGS[writer and self.mode == "fenced"]
+        return {"bootstrap.servers": self.bootstrap, **self.security, "logger": logger, "socket.nagle.disable": True, **settings}

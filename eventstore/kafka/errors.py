@@ -1,13 +1,15 @@
 """Errors only the Kafka backend raises; each is an ``EventStoreError`` so callers need no Kafka import."""
 from __future__ import annotations
 
-from ..errors import ConcurrencyError, EventStoreError
+from ..errors import ConcurrencyError, EventStoreError, StoreUnavailable
 from ..events import ExpectedVersion
 
 
-class BrokerError(EventStoreError):
-    """The broker failed or refused a request (unreachable, timed out, topic gone).
+class BrokerError(StoreUnavailable):
+    """The broker failed, refused or did not answer a request in time (unreachable, timed out, topic
+    gone). Every broker request is bounded (``config.TIMEOUT_S``), so a hung broker ends in this error.
 
+    It is a ``StoreUnavailable``, so callers handle it as they handle any engine being unreachable.
     An append that raises this may or may not have been written: retry it with the same event ids,
     which the fenced mode recognises as an idempotent retry.
     """

@@ -39,9 +39,12 @@ class Readers:
         })
         self._idle: list[Consumer] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     @contextmanager
     def borrow(self) -> Iterator[Consumer]:
+        """An idle consumer (a new one if none is idle), back to the pool after; closed instead when
+        the pool was closed meanwhile, so that no consumer outlives the store unclosed."""
         with self._lock:
             consumer = self._idle.pop() if self._idle else None
         if consumer is None:
@@ -50,7 +53,11 @@ class Readers:
             yield consumer
         finally:
             with self._lock:
-                self._idle.append(consumer)
+                keep = not self._closed
+                if keep:
+                    self._idle.append(consumer)
+            if not keep:
+                consumer.close()
 
     def end_offset(self, topic: str) -> int:
         """The LSO of partition 0: every offset below it is committed or aborted, none is still open."""
@@ -83,8 +90,8 @@ class Readers:
             return
         partition = TopicPartition(topic, 0)
         with self.borrow() as consumer:
-            consumer.assign([TopicPartition(topic, 0, start)])
             try:
+                consumer.assign([TopicPartition(topic, 0, start)])
                 deadline = time.monotonic() + TIMEOUT_S
                 while True:
                     batch = consumer.consume(_BATCH, _WAIT_S)
@@ -102,12 +109,15 @@ class Readers:
                         deadline = time.monotonic() + TIMEOUT_S
                     elif time.monotonic() > deadline:
                         raise BrokerError(f"reading {topic}: no progress towards offset {end} in {TIMEOUT_S}s")
+            except KafkaException as exc:
+                raise BrokerError(f"reading {topic} from offset {start}: {exc.args[0]}") from exc
             finally:
                 consumer.unassign()
 
     def close(self) -> None:
+        """Close every idle consumer once; a borrowed one is closed when it comes back."""
         with self._lock:
-            idle, self._idle = self._idle, []
+            idle, self._idle, self._closed = self._idle, [], True
         for consumer in idle:
             consumer.close()
 

@@ -4,7 +4,8 @@ Topics: ``<prefix>.events`` (1 partition, kept forever, key = stream id) and ``<
 (compacted). The partition's offset is the global position. Appends are transactions of the
 fenced writer (``writer.py``); reads are bounded scans by ``read_committed`` consumers
 (``reader.py``), guided by an in-memory index of the log (``index.py``). Checkpoints are the
-committed offsets of one consumer group per subscription (``admin.py``).
+committed offsets of one consumer group per subscription, which nothing ever joins
+(``checkpoints.py``).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from typing import Any
 
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
 from ..capabilities import EngineInfo
 from ..errors import InvalidInput, UnsupportedOperation
@@ -24,6 +25,7 @@ from ..store import EventStore, check_expected, match_retry
 from ..validation import PreparedEvent
 from .admin import Admin
 from .capabilities import FENCED, NAIVE
+from .checkpoints import Checkpoints
 from .config import KafkaConfig
 from .errors import BrokerError, WriterFenced
 from .index import EventIndex
@@ -50,6 +52,7 @@ class KafkaStore(EventStore):
         self._snapshots = SnapshotTable(config, self._readers)
         self._writer = Writer(config)
         self._write_lock = threading.Lock()
+        self._checkpoints = Checkpoints(config)
 
     @classmethod
     def from_url(cls, url: str) -> "KafkaStore":
@@ -62,7 +65,7 @@ class KafkaStore(EventStore):
             "mode": c.mode,
             "writer": f"transactional.id {c.writer_id}" + (" shared by all instances" if c.mode == "fenced" else ".<uuid>, one per instance"),
             "isolation": "read_committed",
-            "checkpoints": f"consumer groups {c.checkpoint_group('<name>')}",
+            "checkpoints": f"committed offsets of consumer groups {c.checkpoint_group('<name>')} (never joined)",
         }
 
     # -- append --------------------------------------------------------------------------------
@@ -133,12 +136,12 @@ class KafkaStore(EventStore):
     # -- checkpoints and snapshots -------------------------------------------------------------
 
     def _load_checkpoint(self, name: str) -> Position | None:
-        return self._admin.load_checkpoint(name)
+        return self._checkpoints.load(name)
 
     def _save_checkpoint(self, name: str, position: Position, tx: Any) -> None:
         if tx is not None:
             raise UnsupportedOperation("kafka does not support transactional checkpoints")
-        self._admin.save_checkpoint(name, int(position))  # type: ignore[arg-type]
+        self._checkpoints.save(name, int(position))  # type: ignore[arg-type]
 
     def _save_snapshot(self, snapshot: Snapshot) -> None:
         self._snapshots.save(snapshot)
@@ -160,13 +163,19 @@ class KafkaStore(EventStore):
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
         }))
-        consumer.assign([TopicPartition(self.config.events_topic, 0, OFFSET_END)])
 
         def wait(timeout: float) -> None:
-            if consumer.poll(timeout) is not None:
-                consumer.consume(10_000, 0)  # one wake-up per burst of appends, not one per event
+            try:
+                if consumer.poll(timeout) is not None:
+                    consumer.consume(10_000, 0)  # one wake-up per burst of appends, not one per event
+            except KafkaException as exc:
+                raise BrokerError(f"waiting for new events in {self.config.events_topic}: {exc.args[0]}") from exc
 
         try:
+            try:
+                consumer.assign([TopicPartition(self.config.events_topic, 0, OFFSET_END)])
+            except KafkaException as exc:
+                raise BrokerError(f"cannot follow {self.config.events_topic}: {exc.args[0]}") from exc
             yield wait
         finally:
             consumer.close()
@@ -179,7 +188,10 @@ class KafkaStore(EventStore):
         self._admin.destroy()
 
     def close(self) -> None:
+        """Release every client; each librdkafka handle is closed exactly once, here, not left to
+        a destructor at interpreter exit. Idempotent."""
         with self._write_lock:
             self._writer.release()
+        self._checkpoints.close()
         self._snapshots.close()
         self._readers.close()

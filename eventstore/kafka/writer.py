@@ -37,7 +37,7 @@ class Writer:
         if self._producer is not None:
             return
         transactional_id = self._config.transactional_id()
-        producer = Producer(self._config.client(**{
+        producer = Producer(self._config.client(writer=True, **{
             "transactional.id": transactional_id,
             "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
             "linger.ms": 0,
