@@ -230,7 +230,9 @@ class Resume(Workload):
             yield m("repeats_per_run", float(repeated_n), "events", extra)
             if run in log.caught_up:
                 yield m("catch_up_time", (log.caught_up[run] - log.started[run]) * 1e6, "us", extra)
-                if spawned and run < len(spawned):
+                # Spawn times line up with consumer runs only if every spawned process got as far as
+                # logging its start; otherwise which spawn a run belongs to is unknown: no figure.
+                if spawned and len(spawned) == len(log.started):
                     yield m("restart_to_caught_up", (log.caught_up[run] - spawned[run]) * 1e6, "us", extra)
 
 
