@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -142,7 +141,3 @@ def execute(
                 raise RetriesExhausted(exc, attempt) from exc
             time.sleep(random.uniform(0, backoff * attempt))
     raise AssertionError("unreachable")
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())

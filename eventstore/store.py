@@ -24,6 +24,7 @@ from .validation import (
     check_limit,
     check_stream_id,
     check_version,
+    encode_json,
     prepare_batch,
 )
 
@@ -167,8 +168,6 @@ class EventStore(ABC):
         check_stream_id(snapshot.stream_id)
         check_version(snapshot.version, "snapshot version")
         check_version(snapshot.schema_version, "snapshot schema_version")
-        from .validation import encode_json
-
         encode_json(snapshot.state, "snapshot state")
         self._save_snapshot(snapshot)
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import SubscriptionError
+from .errors import InvalidInput, SubscriptionError
 from .events import Position, RecordedEvent
 from .validation import MAX_NAME_BYTES, check_float, check_identifier
 
@@ -53,8 +53,6 @@ class Subscription:
         self.types = types
         self.categories = categories
         if batch_size < 1 or checkpoint_every < 1:
-            from .errors import InvalidInput
-
             raise InvalidInput("batch_size and checkpoint_every must be >= 1")
         self.batch_size = batch_size
         self.checkpoint_every = checkpoint_every

@@ -151,7 +151,7 @@ class PostgresStore(EventStore):
             raise InvalidInput(f"pool_size must be an integer, not {ours['pool_size']!r}") from None
         return cls(conninfo, schema=ours["schema"], mode=ours["mode"], pool_size=pool_size)
 
-    def settings(self) -> dict[str, str]:
+    def settings_summary(self) -> dict[str, str]:
         """Server settings that change what a benchmark means (durability above all)."""
         names = ("fsync", "synchronous_commit", "full_page_writes", "wal_level", "shared_buffers", "max_connections")
         with self._conn() as conn:

@@ -72,7 +72,7 @@ class SQLiteStore(EventStore):
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         return cls(path, synchronous=options.get("synchronous", "NORMAL"))
 
-    def settings(self) -> dict[str, str]:
+    def settings_summary(self) -> dict[str, str]:
         return {"journal_mode": "wal", "synchronous": self.synchronous}
 
     def _conn(self) -> sqlite3.Connection:
