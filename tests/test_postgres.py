@@ -12,7 +12,7 @@ import pytest
 
 from eventstore import NewEvent, StoreUnavailable, StreamState, open_store
 from eventstore.postgres import PostgresStore, migrate, migration_files, new_schema_name
-from eventstore.postgres.store import _append_query
+from eventstore.postgres.store import _APPEND, _append_query
 from eventstore.testing import EventStoreConformance
 
 
@@ -68,8 +68,8 @@ def raw_append(conn: psycopg.Connection, schema: str, stream_id: str) -> uuid.UU
     """Run the store's own append statement inside the caller's open transaction."""
     event_id = uuid.uuid4()
     conn.execute(f'SET search_path TO "{schema}"')
-    params = dict(stream_id=stream_id, expected="any", expected_version=None, i0=event_id, t0="T", d0='{"late": true}', m0="{}")
-    assert conn.execute(_append_query(1), params).fetchall()
+    params = dict(stream_id=stream_id, expected="any", i0=event_id, t0="T", d0='{"late": true}', m0="{}")
+    assert conn.execute(_append_query(_APPEND, 1), params).fetchall()
     return event_id
 
 

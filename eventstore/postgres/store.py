@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -79,24 +79,47 @@ _SELECT = sql.SQL(
     " data, metadata, recorded_at FROM events"
 )
 _ANY_RETRIES = 50
-#: Batches up to this size send their events as scalar parameters in ARRAY[...] constructors:
-#: adapting Python lists to PostgreSQL arrays costs more than the rest of a one-event append.
-_INLINE_ARRAYS = 16
-_APPEND_SQL = "\n".join(
-    line for line in files(__package__).joinpath("queries", "append.sql").read_text().splitlines() if not line.startswith("--")
+#: Batches up to this size send their events as a VALUES list of scalar parameters: adapting
+#: Python lists to PostgreSQL arrays costs more than the rest of a one-event append.
+_INLINE_ROWS = 16
+_UNNEST = (
+    "unnest(%(event_ids)s::uuid[], %(event_types)s::text[], %(data)s::jsonb[], %(metadata)s::jsonb[])"
+    " WITH ORDINALITY AS b (event_id, event_type, data, metadata, n)"
 )
 
 
-@lru_cache(maxsize=_INLINE_ARRAYS)
-def _append_query(size: int) -> str:
-    """queries/append.sql, with the arrays spelled out for small batches."""
-    if size > _INLINE_ARRAYS:
-        return _APPEND_SQL
-    query = _APPEND_SQL
-    for param, key in (("event_ids", "i"), ("event_types", "t"), ("data", "d"), ("metadata", "m")):
-        items = ", ".join(f"%({key}{n})s" for n in range(size))
-        query = query.replace(f"%({param})s::", f"ARRAY[{items}]::")
-    return query
+def _read_query(name: str) -> str:
+    text = files(__package__).joinpath("queries", name).read_text()
+    return "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+
+
+_APPEND = _read_query("append.sql")
+_APPEND_AT = _read_query("append_at.sql")
+_APPEND_AT_UNCHECKED = "\n".join(line for line in _APPEND_AT.splitlines() if not line.startswith("WHERE EXISTS"))
+#: How many streams' highest seen version a store instance remembers (then it starts over).
+_SEEN_STREAMS = 10_000
+
+
+#: Parameter names of the events of an inlined batch: i0, t0, d0, m0, i1, ...
+_ROW_KEYS = [(f"i{n}", f"t{n}", f"d{n}", f"m{n}") for n in range(_INLINE_ROWS)]
+
+
+class _Connection(psycopg.Connection):
+    """A pooled connection that keeps one cursor for appends: a cursor per statement costs a
+    measurable share of a one-event append (bench/reference_overhead.py)."""
+
+    @cached_property
+    def append_cursor(self) -> psycopg.Cursor:
+        return self.cursor()
+
+
+@lru_cache(maxsize=128)
+def _append_query(template: str, size: int) -> str:
+    """An append statement with its ``{batch}`` rows spelled out for a batch of ``size`` events."""
+    if size > _INLINE_ROWS:
+        return template.replace("{batch}", _UNNEST)
+    rows = ", ".join(f"(%(i{n})s::uuid, %(t{n})s::text, %(d{n})s::jsonb, %(m{n})s::jsonb, {n + 1})" for n in range(size))
+    return template.replace("{batch}", f"(VALUES {rows}) AS b (event_id, event_type, data, metadata, n)")
 
 
 class PostgresStore(EventStore):
@@ -115,6 +138,9 @@ class PostgresStore(EventStore):
         #: after it: read_all waits until its own writes are past the visibility horizon.
         self._own_txid = 0
         self._horizon = 0
+        #: Highest version this instance has seen stored, per stream: an exact append right after
+        #: it needs no existence check (see queries/append_at.sql).
+        self._seen: dict[str, int] = {}
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
@@ -126,6 +152,7 @@ class PostgresStore(EventStore):
         self.engine = EngineInfo("postgres", "PostgreSQL", version.split()[0], mode=mode)
         self.pool = ConnectionPool(
             conninfo,
+            connection_class=_Connection,
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True, "options": f"-c search_path={schema}"},
@@ -159,24 +186,25 @@ class PostgresStore(EventStore):
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection]:
+        """A pooled autocommit connection. Not ``pool.connection()``: its exit checks for a
+        transaction to commit, a measurable share of a one-event append; ``putconn`` rolls back
+        whatever a caller left open and discards a broken connection."""
         try:
-            with self.pool.connection() as conn:
+            conn = self.pool.getconn()
+            try:
                 yield conn
+            finally:
+                self.pool.putconn(conn)
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"PostgreSQL connection failed: {exc}") from exc
 
     # -- append --------------------------------------------------------------------------------
 
     def _append(self, stream_id: str, batch: list[PreparedEvent], expected: ExpectedVersion) -> AppendResult:
-        params: dict[str, Any] = {
-            "stream_id": stream_id,
-            "expected": expected.value if isinstance(expected, StreamState) else "exact",
-            "expected_version": None if isinstance(expected, StreamState) else expected,
-        }
-        query = _append_query(len(batch))
-        if len(batch) <= _INLINE_ARRAYS:
-            for n, e in enumerate(batch):
-                params.update({f"i{n}": e.id, f"t{n}": e.type, f"d{n}": e.data_json, f"m{n}": e.metadata_json})
+        params: dict[str, Any] = {"stream_id": stream_id}
+        if len(batch) <= _INLINE_ROWS:
+            for (i, t, d, m), e in zip(_ROW_KEYS, batch):
+                params[i], params[t], params[d], params[m] = e.id, e.type, e.data_json, e.metadata_json
         else:
             params.update(
                 event_ids=[e.id for e in batch],
@@ -184,23 +212,50 @@ class PostgresStore(EventStore):
                 data=[e.data_json for e in batch],
                 metadata=[e.metadata_json for e in batch],
             )
+        if isinstance(expected, StreamState) and expected is not StreamState.NO_STREAM:
+            params["expected"] = expected.value
+            return self._append_after_current(stream_id, batch, expected, _append_query(_APPEND, len(batch)), params)
+        if expected is StreamState.NO_STREAM:
+            params["first"], template = 0, _APPEND_AT_UNCHECKED
+        else:
+            params["first"] = expected + 1
+            template = _APPEND_AT_UNCHECKED if self._seen.get(stream_id, -1) >= expected else _APPEND_AT
+        try:
+            rows = self._insert(_append_query(template, len(batch)), params)
+        except psycopg.errors.UniqueViolation:
+            rows = []  # versions or ids taken: a conflict, or a retry of this very batch
+        return self._written(stream_id, rows) if rows else self._stored_batch(stream_id, batch, expected)
+
+    def _append_after_current(
+        self, stream_id: str, batch: list[PreparedEvent], expected: StreamState, query: str, params: dict[str, Any]
+    ) -> AppendResult:
+        """ANY and EXISTS: the versions follow whatever the stream holds when the insert runs."""
         for _ in range(_ANY_RETRIES):
             try:
-                with self._conn() as conn:
-                    rows = conn.execute(query, params).fetchall()
+                rows = self._insert(query, params)
             except psycopg.errors.UniqueViolation as exc:
                 if exc.diag.constraint_name == "events_event_id":
                     return self._stored_batch(stream_id, batch, expected)
-                if expected is StreamState.ANY:
-                    continue  # a concurrent writer took these versions: take the next ones
-                raise ConcurrencyError(stream_id, expected, self.stream_version(stream_id)) from None
-            if not rows:  # the version check failed, unless this is a retry of a stored batch
-                return self._stored_batch(stream_id, batch, expected)
-            rows.sort()
-            self._own_txid = max(self._own_txid, rows[-1][1])
-            self._notifier.poke()
-            return AppendResult(stream_id, rows[0][0], rows[-1][0], self._position(rows[-1][1], rows[-1][2]))
+                continue  # a concurrent writer took these versions: take the next ones
+            return self._written(stream_id, rows) if rows else self._stored_batch(stream_id, batch, expected)
         raise ConcurrencyError(stream_id, expected, self.stream_version(stream_id))
+
+    def _insert(self, query: str, params: dict[str, Any]) -> list[tuple[int, int, int]]:
+        with self._conn() as conn:
+            return conn.append_cursor.execute(query, params).fetchall()  # type: ignore[attr-defined]
+
+    def _written(self, stream_id: str, rows: list[tuple[int, int, int]]) -> AppendResult:
+        rows.sort()
+        self._saw(stream_id, rows[-1][0])
+        self._own_txid = max(self._own_txid, rows[-1][1])
+        self._notifier.poke()
+        return AppendResult(stream_id, rows[0][0], rows[-1][0], self._position(rows[-1][1], rows[-1][2]))
+
+    def _saw(self, stream_id: str, version: int) -> None:
+        if len(self._seen) >= _SEEN_STREAMS:
+            self._seen.clear()
+        if self._seen.get(stream_id, -1) < version:
+            self._seen[stream_id] = version
 
     def _stored_batch(self, stream_id: str, batch: list[PreparedEvent], expected: ExpectedVersion) -> AppendResult:
         """The append wrote nothing: an exact retry gets the original result, anything else an error."""
@@ -228,7 +283,10 @@ class PostgresStore(EventStore):
         else:
             query = _SELECT + sql.SQL(" WHERE stream_id = %s AND version >= %s ORDER BY version")
             params = [stream_id, from_version]
-        return self._select(query, params, limit)
+        events = self._select(query, params, limit)
+        if events:
+            self._saw(stream_id, max(events[0].version, events[-1].version))
+        return events
 
     def _read_all(self, after: Position | None, limit: int | None, types: list[str] | None, categories: list[str] | None) -> list[RecordedEvent]:
         where: list[sql.Composable] = []
@@ -390,6 +448,7 @@ class PostgresStore(EventStore):
         """Drop this store's schema and everything in it (used by tests and benchmark cleanup)."""
         with self._conn() as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
+        self._seen.clear()
 
 
 def new_schema_name(prefix: str = "es") -> str:
