@@ -5,8 +5,8 @@ distinct streams:
 
 - ``raw``: a plain single-row INSERT into a table of the same shape (``LIKE events INCLUDING
   ALL``), serialising the payload per insert as any application would;
-- ``statement``: the store's own append statement sent through its pool, without the API around
-  it (what the SQL of the guarantees costs: version check, position, transaction id);
+- ``statement``: the store's own append statement on a connection of its own, without the API
+  around it (what the SQL of the guarantees costs: version check, position, transaction id);
 - ``append``: ``store.append``, the whole API (validation, idempotency, result).
 
 Each writer is its own process, set up (connections open, statements prepared) before anything is
@@ -48,8 +48,10 @@ def _operations(dsn: str, url: str, schema: str) -> tuple[dict[str, Callable[[],
     store = open_store(url)
     assert isinstance(store, PostgresStore)
     query = _append_query(_APPEND_AT_UNCHECKED, 1)
-    versions = {v: -1 for v in VARIANTS}
-    streams = {v: f"{v.capitalize()}-{uuid.uuid4()}" for v in VARIANTS}
+    statement_conn = psycopg.connect(dsn, autocommit=True, options=f"-c search_path={schema}")
+    statement_cursor = statement_conn.cursor()  # one connection and cursor, as the store's appends use
+    versions = {v: -1 for v in ("raw", "statement", "append")}
+    streams = {v: f"{v.capitalize()}-{uuid.uuid4()}" for v in versions}
 
     def raw_insert() -> None:
         versions["raw"] += 1
@@ -65,11 +67,7 @@ def _operations(dsn: str, url: str, schema: str) -> tuple[dict[str, Callable[[],
             "stream_id": streams["statement"], "first": versions["statement"],
             "i0": uuid.uuid4(), "t0": "ItemAdded", "d0": json.dumps(PAYLOAD), "m0": "{}",
         }
-        conn = store.pool.getconn()
-        try:
-            conn.append_cursor.execute(query, params).fetchall()  # type: ignore[attr-defined]
-        finally:
-            store.pool.putconn(conn)
+        statement_cursor.execute(query, params).fetchall()
 
     def append() -> None:
         v = versions["append"]
@@ -78,6 +76,7 @@ def _operations(dsn: str, url: str, schema: str) -> tuple[dict[str, Callable[[],
 
     def close() -> None:
         raw.close()
+        statement_conn.close()
         store.close()
 
     return {"raw": raw_insert, "statement": statement, "append": append}, close
@@ -126,8 +125,10 @@ def _measure_writers(dsn: str, url: str, schema: str, writers: int, seconds: flo
     rates: dict[str, list[float]] = {v: [] for v in VARIANTS}
     try:
         for pipe in pipes:
-            if pipe.recv() != "ready":
-                raise RuntimeError("a writer failed to start")
+            try:
+                pipe.recv()
+            except EOFError:
+                raise RuntimeError("a writer process failed to start (its traceback is above)") from None
         for variant in rounds:
             for pipe in pipes:
                 pipe.send((variant, seconds))

@@ -131,14 +131,18 @@ def prepare_batch(events: object, capabilities: Capabilities) -> list[PreparedEv
             raise InvalidInput(f"event id {event.id} appears twice in one batch")
         seen.add(event.id)
         metadata = {} if event.metadata is None else event.metadata
-        p = PreparedEvent(
-            event.id,
-            check_identifier(event.type, f"events[{i}].type", MAX_TYPE_BYTES),
-            event.data,
-            metadata,
-            encode_json(event.data, f"events[{i}].data"),
-            "{}" if type(metadata) is dict and not metadata else encode_json(metadata, f"events[{i}].metadata"),
-        )
+        try:
+            p = PreparedEvent(
+                event.id,
+                check_identifier(event.type, "type", MAX_TYPE_BYTES),
+                event.data,
+                metadata,
+                encode_json(event.data, "data"),
+                "{}" if type(metadata) is dict and not metadata else encode_json(metadata, "metadata"),
+            )
+        except InvalidInput as exc:  # named here, not up front: formatting labels costs every append
+            exc.args = (f"events[{i}].{exc.args[0]}", *exc.args[1:])
+            raise
         if max_event is not None and p.size > max_event:
             raise LimitExceeded(
                 f"events[{i}] is {p.size} bytes; this backend's limit is {max_event}", limit=max_event, actual=p.size

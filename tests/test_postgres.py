@@ -12,6 +12,7 @@ import pytest
 
 from eventstore import NewEvent, StoreUnavailable, StreamState, open_store
 from eventstore.postgres import PostgresStore, migrate, migration_files, new_schema_name
+from eventstore.postgres.notifier import LINGER
 from eventstore.postgres.store import _APPEND, _append_query
 from eventstore.testing import EventStoreConformance
 
@@ -136,6 +137,39 @@ def test_race_many_writers_live_subscriber_exactly_once(store):
         assert versions == sorted(versions)
 
 
+def test_listeners_are_woken_by_notify_and_keep_up_with_a_burst(store):
+    """Push, not the fallback poll: the listener polls every 5 s, each wait here gives up after 2 s.
+    A lone append after a quiet spell wakes the listener with a NOTIFY; a burst sends none after its
+    first append and is followed by the listener's lingering (see eventstore/postgres/notifier.py)."""
+    delivered: list = []
+    caught_up = threading.Condition()
+
+    def handle(event) -> None:
+        with caught_up:
+            delivered.append(event)
+            caught_up.notify_all()
+
+    def wait_for(count: int, within: float = 2.0) -> None:
+        with caught_up:
+            assert caught_up.wait_for(lambda: len(delivered) >= count, within), f"{len(delivered)} of {count} delivered"
+
+    sub = store.subscribe("push", handle, poll_interval=5).start()
+    try:
+        time.sleep(LINGER + 0.3)  # the listener has stopped lingering: only LISTEN wakes it now
+        store.append("Push-1", [NewEvent("T", {"n": 0})])
+        wait_for(1)
+        for n in range(1, 200):
+            store.append("Push-1", [NewEvent("T", {"n": n})])
+        wait_for(200)
+        time.sleep(LINGER + 0.3)
+        store.append("Push-1", [NewEvent("T", {"n": 200})])
+        wait_for(201)
+    finally:
+        sub.stop()
+    assert sub.error is None
+    assert [e.data["n"] for e in delivered] == list(range(201))
+
+
 def test_killed_connection_mid_append_leaves_no_partial_batch(pg_dsn, store):
     batch = [NewEvent("Bulk", {"i": i, "pad": "x" * 200}) for i in range(20000)]
     outcome: list = []
@@ -162,7 +196,7 @@ def test_killed_connection_mid_append_leaves_no_partial_batch(pg_dsn, store):
     assert killed, "the append finished before it could be killed; enlarge the batch"
     assert isinstance(outcome[0], StoreUnavailable)
     assert store.read_stream("Bulk-1") == []
-    # The pool replaced the dead connection, and the exact retry now succeeds in full.
+    # The store replaced the dead connection, and the exact retry now succeeds in full.
     assert store.append("Bulk-1", batch).last_version == len(batch) - 1
 
 
