@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -109,8 +109,8 @@ _ROW_KEYS = [(f"i{n}", f"t{n}", f"d{n}", f"m{n}") for n in range(_INLINE_ROWS)]
 
 
 class _Connection(psycopg.Connection):
-    """A pooled connection that keeps one cursor for appends: a cursor per statement costs a
-    measurable share of a one-event append (bench/reference_overhead.py)."""
+    """A connection that keeps one cursor for appends: a cursor per statement costs a measurable
+    share of a one-event append (bench/reference_overhead.py)."""
 
     @cached_property
     def append_cursor(self) -> psycopg.Cursor:
@@ -257,7 +257,9 @@ class PostgresStore(EventStore):
                 return pooled.append_cursor.execute(query, params).fetchall()  # type: ignore[attr-defined]
         try:
             conn = self._append_conn
-            if conn is None or conn.closed:
+            if conn is None or conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                if conn is not None:  # broken, or left mid-command by an interrupt
+                    conn.close()
                 conn = self._append_conn = _Connection.connect(self.conninfo, **self._connect_kwargs)
             return conn.append_cursor.execute(query, params).fetchall()
         except psycopg.OperationalError as exc:
