@@ -122,7 +122,10 @@ def _append_query(template: str, size: int) -> str:
     """An append statement with its ``{batch}`` rows spelled out for a batch of ``size`` events."""
     if size > _INLINE_ROWS:
         return template.replace("{batch}", _UNNEST)
-    rows = ", ".join(f"(%(i{n})s::uuid, %(t{n})s::text, %(d{n})s::jsonb, %(m{n})s::jsonb, {n + 1})" for n in range(size))
+    rows = ", ".join(
+        f"(%({i})s::uuid, %({t})s::text, %({d})s::jsonb, %({m})s::jsonb, {n + 1})"
+        for n, (i, t, d, m) in enumerate(_ROW_KEYS[:size])
+    )
     return template.replace("{batch}", f"(VALUES {rows}) AS b (event_id, event_type, data, metadata, n)")
 
 
