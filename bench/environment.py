@@ -19,10 +19,8 @@ import jsonschema
 from .records import SCHEMA_VERSION, RecordError, now_iso
 
 FILENAME = "environment.json"
-PACKAGES = (
-    "eventstore-workbench", "psycopg", "psycopg-binary", "boto3", "moto", "confluent-kafka", "hdrhistogram",
-    "pandas", "matplotlib", "papermill", "nbconvert", "jsonschema", "tqdm",
-)
+#: The harness's own packages; each engine adds the clients and emulators it declares.
+PACKAGES = ("eventstore-workbench", "hdrhistogram", "pandas", "matplotlib", "papermill", "nbconvert", "jsonschema", "tqdm")
 
 ENVIRONMENT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -85,6 +83,12 @@ def _version(package: str) -> str | None:
         return None
 
 
+def _packages() -> list[str]:
+    from eventstore.plugins import engines
+
+    return list(dict.fromkeys([*PACKAGES, *(p for engine in engines().values() for p in engine.packages)]))
+
+
 def collect() -> dict[str, Any]:
     """Describe this machine and process now."""
     return {
@@ -95,7 +99,7 @@ def collect() -> dict[str, Any]:
         "memory_bytes": _memory_bytes(),
         "os": platform.platform(),
         "python": sys.version.split()[0] + f" ({platform.python_implementation()})",
-        "packages": {name: _version(name) for name in PACKAGES},
+        "packages": {name: _version(name) for name in _packages()},
         "git": _git(),
         "engines": {},
     }

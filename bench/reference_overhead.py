@@ -34,7 +34,9 @@ from tqdm import tqdm
 
 from eventstore import NewEvent, StreamState, open_store
 from eventstore.postgres import PostgresStore, new_schema_name
-from eventstore.postgres.store import _APPEND_AT_UNCHECKED, _append_query
+from eventstore.postgres.schema import scalar
+from eventstore.postgres.server import DSN_ENV, PostgresServer
+from eventstore.postgres.store import append_statement
 
 PAYLOAD = {"sku": "ABC-123", "quantity": 2, "price": 19.99, "note": "x" * 64}
 VARIANTS = ("raw", "statement", "append")
@@ -47,7 +49,7 @@ def _operations(dsn: str, url: str, schema: str) -> tuple[dict[str, Callable[[],
     raw = psycopg.connect(dsn, autocommit=True, options=f"-c search_path={schema}")
     store = open_store(url)
     assert isinstance(store, PostgresStore)
-    query = _append_query(_APPEND_AT_UNCHECKED, 1)
+    query = append_statement(1, check_previous=False)
     statement_conn = psycopg.connect(dsn, autocommit=True, options=f"-c search_path={schema}")
     statement_cursor = statement_conn.cursor()  # one connection and cursor, as the store's appends use
     versions = {v: -1 for v in VARIANTS}
@@ -161,7 +163,7 @@ def measure(dsn: str, seconds: float = 1.0, repetitions: int = 6, progress: bool
                 rates = _measure_writers(dsn, url, schema, writers, seconds, rounds, bar)
                 summary[writers] = {}
                 for variant in VARIANTS:
-                    ratios = [r / raw for r, raw in zip(rates[variant], rates["raw"])]
+                    ratios = [r / raw for r, raw in zip(rates[variant], rates["raw"], strict=True)]
                     summary[writers][variant] = {
                         "events_per_s": statistics.median(rates[variant]),
                         "ratio": statistics.median(ratios),
@@ -170,26 +172,23 @@ def measure(dsn: str, seconds: float = 1.0, repetitions: int = 6, progress: bool
                     }
     finally:
         store.drop()
-        store.close()
     return summary
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dsn", default=os.environ.get("EVENTSTORE_POSTGRES_DSN"))
+    parser.add_argument("--dsn", default=os.environ.get(DSN_ENV))
     parser.add_argument("--seconds", type=float, default=1.0, help="length of one round")
     parser.add_argument("--repetitions", type=int, default=6, help="rounds of each variant per writer count")
     args = parser.parse_args(argv)
     server = None
     dsn = args.dsn
     if dsn is None:
-        from services.postgres import PostgresServer
-
         server = PostgresServer(durable=True).start()
         dsn = server.dsn
     try:
         with psycopg.connect(dsn) as conn:
-            settings = {n: conn.execute(f"SHOW {n}").fetchone()[0] for n in ("server_version", "fsync", "synchronous_commit")}
+            settings = {n: scalar(conn.execute(f"SHOW {n}")) for n in ("server_version", "fsync", "synchronous_commit")}
         print(
             f"PostgreSQL {settings['server_version']}, fsync={settings['fsync']}, synchronous_commit="
             f"{settings['synchronous_commit']}, {os.cpu_count()} CPUs; {args.repetitions} rounds x {args.seconds}s per variant"

@@ -1,17 +1,11 @@
-"""A reference event store: one API over PostgreSQL, SQLite, memory, DynamoDB and Kafka.
+"""A reference event store: one API over PostgreSQL, SQLite, memory, DynamoDB, Kafka and any
+engine a package registers (``eventstore.plugins``).
 
-``open_store(url)`` picks the backend from the URL's scheme:
-
-- ``memory://``
-- ``sqlite:///path/to/file.db`` (``sqlite://`` alone: a private in-memory database)
-- ``postgresql://user@host:port/db?mode=reference|naive&schema=name``
-- ``dynamodb://table-name`` (endpoint, region and credentials from the environment)
-- ``kafka://host:port?prefix=name``
+``open_store(url)`` opens a store through the engine that declares the URL's scheme, for example
+``sqlite:///path/to/file.db``, ``postgresql://user@host:port/db?schema=name``, ``memory://``;
+``python -m bench engines`` lists every registered engine with its URL form.
 """
 from __future__ import annotations
-
-import importlib
-from urllib.parse import urlsplit
 
 from .aggregates import Aggregate, CommandResult, Repository, RetriesExhausted, execute
 from .capabilities import Capabilities, EngineInfo
@@ -26,37 +20,12 @@ from .errors import (
     UnsupportedOperation,
 )
 from .events import AppendResult, NewEvent, Position, RecordedEvent, Snapshot, StreamState, category_of
+from .plugins import open_store
 from .store import EventStore
 from .subscriptions import Subscription
 
-#: URL scheme -> "module:factory"; a factory takes the URL and returns an EventStore.
-BACKENDS: dict[str, str] = {
-    "memory": "eventstore.memory:MemoryStore.from_url",
-    "sqlite": "eventstore.sqlite:SQLiteStore.from_url",
-    "postgresql": "eventstore.postgres:PostgresStore.from_url",
-    "postgres": "eventstore.postgres:PostgresStore.from_url",
-    "dynamodb": "eventstore.dynamodb:DynamoDBStore.from_url",
-    "kafka": "eventstore.kafka:KafkaStore.from_url",
-}
-
-
-def open_store(url: str) -> EventStore:
-    """Open the store a URL names; see the module docstring for the forms."""
-    if not isinstance(url, str) or "://" not in url:
-        raise InvalidInput(f"store URL must look like scheme://..., not {url!r}")
-    scheme = urlsplit(url).scheme.split("+", 1)[0]
-    target = BACKENDS.get(scheme)
-    if target is None:
-        raise InvalidInput(f"unknown store URL scheme {scheme!r}; known: {', '.join(sorted(BACKENDS))}")
-    module_name, _, attr = target.partition(":")
-    obj: object = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj(url)  # type: ignore[operator]
-
-
 __all__ = [
-    "Aggregate", "AppendResult", "BACKENDS", "Capabilities", "CommandResult", "ConcurrencyError",
+    "Aggregate", "AppendResult", "Capabilities", "CommandResult", "ConcurrencyError",
     "DuplicateEventError", "EngineInfo", "EventStore", "EventStoreError", "InvalidInput", "LimitExceeded",
     "NewEvent", "Position", "RecordedEvent", "Repository", "RetriesExhausted", "Snapshot", "StoreUnavailable", "StreamState",
     "Subscription", "SubscriptionError", "UnsupportedOperation", "category_of", "execute", "open_store",

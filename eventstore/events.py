@@ -5,12 +5,12 @@ import enum
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Union
+from typing import Any
 
 #: A global position: the cursor ``read_all(after=...)`` takes. Totally ordered within one store.
 #: An ``int`` for most backends; a tuple such as ``(transaction_id, sequence)`` where the engine's
 #: order is composite (the gap-safe PostgreSQL reference, KurrentDB commit/prepare pairs).
-Position = Union[int, tuple[int, ...]]
+Position = int | tuple[int, ...]
 
 
 class StreamState(enum.Enum):
@@ -24,7 +24,7 @@ class StreamState(enum.Enum):
         return f"StreamState.{self.name}"
 
 
-ExpectedVersion = Union[StreamState, int]
+ExpectedVersion = StreamState | int
 
 
 @dataclass(frozen=True)

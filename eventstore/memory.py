@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .capabilities import Capabilities, EngineInfo
 from .events import AppendResult, ExpectedVersion, Position, RecordedEvent, Snapshot, category_of
+from .plugins import Deployment, Engine, Servers
 from .store import EventStore, check_expected, match_retry
+from .subscriptions import Wait
 from .validation import PreparedEvent
 
 CAPABILITIES = Capabilities(
@@ -42,7 +44,7 @@ class MemoryStore(EventStore):
         self._snapshots: dict[str, list[Snapshot]] = {}
 
     @classmethod
-    def from_url(cls, url: str) -> "MemoryStore":
+    def from_url(cls, url: str) -> MemoryStore:
         return cls()
 
     def _append(self, stream_id: str, batch: list[PreparedEvent], expected: ExpectedVersion) -> AppendResult:
@@ -54,7 +56,7 @@ class MemoryStore(EventStore):
             stream = self._streams.get(stream_id, [])
             current = stream[-1].version if stream else None
             check_expected(stream_id, expected, current)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             first = 0 if current is None else current + 1
             recorded = [
                 RecordedEvent(stream_id, first + n, len(self._events) + n + 1, e.id, e.type, _copy(e.data_json), _copy(e.metadata_json), now)
@@ -78,6 +80,7 @@ class MemoryStore(EventStore):
 
     def _read_all(self, after: Position | None, limit: int | None, types: list[str] | None, categories: list[str] | None) -> list[RecordedEvent]:
         with self._lock:
+            assert after is None or isinstance(after, int)  # the default _check_position admits ints only
             start = 0 if after is None else int(after)  # positions are 1-based list indexes
             out: list[RecordedEvent] = []
             for event in self._events[start:]:
@@ -101,7 +104,7 @@ class MemoryStore(EventStore):
     def _save_snapshot(self, snapshot: Snapshot) -> None:
         with self._lock:
             kept = [s for s in self._snapshots.get(snapshot.stream_id, []) if (s.version, s.schema_version) != (snapshot.version, snapshot.schema_version)]
-            kept.append(Snapshot(snapshot.stream_id, snapshot.version, _copy_obj(snapshot.state), snapshot.schema_version, datetime.now(timezone.utc)))
+            kept.append(Snapshot(snapshot.stream_id, snapshot.version, _copy_obj(snapshot.state), snapshot.schema_version, datetime.now(UTC)))
             self._snapshots[snapshot.stream_id] = sorted(kept, key=lambda s: s.version)
 
     def _load_snapshot(self, stream_id: str, schema_version: int | None) -> Snapshot | None:
@@ -118,16 +121,25 @@ class MemoryStore(EventStore):
             else:
                 self._snapshots.pop(stream_id, None)
 
+    def drop(self) -> None:
+        with self._lock:
+            self._events.clear()
+            self._streams.clear()
+            self._by_id.clear()
+            self._checkpoints.clear()
+            self._snapshots.clear()
+
     @contextmanager
-    def notifications(self) -> Iterator[Callable[[float], None]]:
+    def notifications(self) -> Iterator[Wait]:
+        """Woken by the append itself (the store's condition variable): True once events were added."""
         seen = len(self._events)
 
-        def wait(timeout: float) -> None:
+        def wait(timeout: float) -> bool:
             nonlocal seen
             with self._lock:
-                if len(self._events) == seen:
-                    self._lock.wait(timeout)
+                woke = self._lock.wait_for(lambda: len(self._events) != seen, timeout)
                 seen = len(self._events)
+            return woke
 
         yield wait
 
@@ -139,3 +151,24 @@ def _copy(text: str) -> dict[str, Any]:
 
 def _copy_obj(obj: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(obj))
+
+
+class MemoryEngine(Engine):
+    name = "memory"
+    description = "In-process Python store, for quick experiments"
+    schemes = ("memory",)
+    url_form = "memory:// (each open_store call is a new, empty store)"
+    default = False
+    cross_process = False
+    rank = 90
+
+    def open_store(self, url: str) -> EventStore:
+        return MemoryStore.from_url(url)
+
+    @contextmanager
+    def deploy(self, servers: Servers) -> Iterator[Deployment]:
+        with Deployment(self, lambda label: f"memory://{label}", settings={"process": "in-process"}) as deployment:
+            yield deployment
+
+
+ENGINE = MemoryEngine()

@@ -1,15 +1,50 @@
-"""Session-wide engines: each is started once, on first use, and stopped at the end."""
+"""Session-wide engines: each server is started once, on first use, and stopped at the end.
+
+Tests trade crash safety for speed (``Servers(durable=False)``: a PostgreSQL without fsync); an
+engine that cannot start fails its tests, except an external-only engine with no server
+configured, whose tests skip with the reason."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from eventstore.plugins import Deployment, Servers, ServiceUnavailable, engines
+
 
 @pytest.fixture(scope="session")
-def pg_dsn() -> Iterator[str]:
-    """A PostgreSQL server: ``EVENTSTORE_POSTGRES_DSN`` if set, else a throwaway one of our own."""
-    from services.postgres import postgres_for_tests
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    with Servers(tmp_path_factory.mktemp("servers"), durable=False) as pool:
+        yield pool
 
-    with postgres_for_tests(durable=False) as dsn:
-        yield dsn
+
+@pytest.fixture(scope="session")
+def deployment(servers: Servers) -> Iterator[Callable[[str], Deployment]]:
+    """``deployment(name)``: the named engine deployed once for the session (its stores dropped at the end)."""
+    deployed: dict[str, Deployment] = {}
+    contexts = []
+
+    def get(name: str) -> Deployment:
+        if name not in deployed:
+            engine = engines()[name]
+            context = engine.deploy(servers)
+            try:
+                deployed[name] = context.__enter__()
+            except ServiceUnavailable as exc:
+                if engine.external_only:
+                    pytest.skip(f"{name} not measured: {exc}")
+                raise
+            contexts.append(context)
+        return deployed[name]
+
+    yield get
+    for context in reversed(contexts):
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(servers: Servers) -> str:
+    """A PostgreSQL server: ``EVENTSTORE_POSTGRES_DSN`` if set, else the session's throwaway one."""
+    from eventstore.postgres.engine import REFERENCE
+
+    return REFERENCE.server(servers)[0]

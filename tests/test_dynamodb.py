@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from eventstore import (
     AppendResult,
@@ -27,31 +28,19 @@ from eventstore import (
     RecordedEvent,
     StreamState,
 )
-from eventstore.dynamodb import DynamoDBStore, Settings
-from eventstore.dynamodb import layout
+from eventstore.dynamodb import DynamoDBStore, Settings, layout
 from eventstore.dynamodb.connection import ENV_ENDPOINT, detect_engine
-from eventstore.testing import EventStoreConformance
+from eventstore.dynamodb.engine import ENGINE
+from eventstore.plugins import Servers
 from eventstore.testing.conformance import events, stream
 from eventstore.validation import PreparedEvent, prepare_batch
-from services.base import ServiceUnavailable
-from services.moto import MotoServer
 
 NO_LIMITS = Capabilities(*[False] * 9)  # prepare_batch without declared limits: to reach the engine's own
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    configured = os.environ.get(ENV_ENDPOINT)
-    if configured:
-        yield configured
-        return
-    try:
-        server = MotoServer().start()
-    except ServiceUnavailable as exc:
-        pytest.skip(f"DynamoDB not measured: {exc}")
-    try:
-        yield server.endpoint_url
-    finally:
-        server.stop()
+def endpoint(servers: Servers) -> str:
+    """The session's DynamoDB endpoint: ``EVENTSTORE_DYNAMODB_ENDPOINT`` or the local moto server."""
+    return ENGINE.endpoint(servers)[0]
 
 
 def fresh_url(endpoint: str) -> str:
@@ -64,21 +53,7 @@ def store(endpoint: str) -> Iterator[DynamoDBStore]:
     try:
         yield s
     finally:
-        s.delete_tables()
-        s.close()
-
-
-class TestDynamoDBConformance(EventStoreConformance):
-    @pytest.fixture(autouse=True)
-    def _endpoint(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-
-    def make_store(self) -> DynamoDBStore:
-        return DynamoDBStore.from_url(fresh_url(self.endpoint))
-
-    def close_store(self, store: DynamoDBStore) -> None:  # type: ignore[override]
-        store.delete_tables()
-        store.close()
+        s.drop()
 
 
 def item_count(store: DynamoDBStore) -> int:
@@ -102,7 +77,8 @@ def test_a_batch_over_the_action_limit_is_refused_and_writes_nothing(store: Dyna
     with pytest.raises(LimitExceeded) as refused:  # past our check: the engine refuses on its own
         store._append(s, prepare_batch(events(over), NO_LIMITS), StreamState.ANY)
     assert (refused.value.limit, refused.value.actual) == (layout.MAX_TRANSACTION_ACTIONS, layout.actions_per_append(over))
-    assert refused.value.__cause__.response["Error"]["Code"] == "ValidationException"  # type: ignore[union-attr]
+    assert isinstance(refused.value.__cause__, ClientError)
+    assert refused.value.__cause__.response["Error"]["Code"] == "ValidationException"
     assert item_count(store) == before
     assert store.read_stream(s) == []
 
@@ -118,7 +94,8 @@ def test_an_oversized_event_is_refused_and_writes_nothing(store: DynamoDBStore) 
     with pytest.raises(LimitExceeded) as refused:
         store._append(s, prepare_batch(big, NO_LIMITS), StreamState.ANY)
     assert refused.value.limit == layout.MAX_ITEM_BYTES
-    assert refused.value.__cause__.response["Error"]["Code"] == "ValidationException"  # type: ignore[union-attr]
+    assert isinstance(refused.value.__cause__, ClientError)
+    assert refused.value.__cause__.response["Error"]["Code"] == "ValidationException"
     assert item_count(store) == before
     assert store.read_stream(s) == []
 

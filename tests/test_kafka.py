@@ -22,48 +22,25 @@ from eventstore import ConcurrencyError, EventStore, InvalidInput, NewEvent, Rep
 from eventstore.kafka import FENCED, NAIVE, BrokerError, KafkaConfig, KafkaStore, writer
 from eventstore.kafka.capabilities import MAX_EVENT_BYTES
 from eventstore.kafka.checkpoints import Checkpoints
-from eventstore.kafka.config import FENCING, ClientLog
+from eventstore.kafka.config import BOOTSTRAP_ENV, FENCING, ClientLog
+from eventstore.kafka.engine import FENCED as FENCED_ENGINE
 from eventstore.kafka.records import encode
-from eventstore.testing import EventStoreConformance
+from eventstore.kafka.server import KafkaBroker
+from eventstore.plugins import Servers
 from eventstore.testing.conformance import Counter
 from eventstore.validation import prepare_batch
-from services.kafka import BOOTSTRAP_ENV, KafkaBroker, kafka_for_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def bootstrap() -> Iterator[str]:
-    with kafka_for_tests() as servers:
-        yield servers
+def bootstrap(servers: Servers) -> str:
+    """The session's broker: ``EVENTSTORE_KAFKA_BOOTSTRAP`` or a throwaway one."""
+    return FENCED_ENGINE.broker(servers)[0]
 
 
 def fresh_url(bootstrap: str, mode: str = "fenced") -> str:
     return f"kafka://{bootstrap}?prefix=t{uuid.uuid4().hex[:12]}&mode={mode}"
-
-
-class TestKafkaConformance(EventStoreConformance):
-    property_examples = 15
-
-    @pytest.fixture(autouse=True)
-    def _broker(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-
-    def make_store(self) -> EventStore:
-        return open_store(fresh_url(self.bootstrap))
-
-    def close_store(self, store: EventStore) -> None:
-        assert isinstance(store, KafkaStore)
-        store.destroy()
-
-
-class TestKafkaNaiveConformance(TestKafkaConformance):
-    """Check-then-append without the fence: the suite skips the guarantees this mode declares missing."""
-
-    property_examples = 5
-
-    def make_store(self) -> EventStore:
-        return open_store(fresh_url(self.bootstrap, mode="naive"))
 
 
 # -- Kafka-specific: what the capabilities declare, shown on the broker ---------------------------
@@ -74,7 +51,7 @@ def url(bootstrap: str) -> Iterator[str]:
     """A fresh fenced prefix, deleted after the test."""
     u = fresh_url(bootstrap)
     yield u
-    KafkaStore.from_url(u).destroy()
+    KafkaStore.from_url(u).drop()
 
 
 def eventually(read: Callable[[], list], timeout: float = 10.0) -> list:
@@ -113,7 +90,7 @@ def race(loser: KafkaStore, winner: KafkaStore, stream_id: str, expected: int) -
         attempts.append("committed")
         return offsets
 
-    loser._writer.commit = interleaved  # type: ignore[method-assign]
+    loser._writer.commit = interleaved  # type: ignore[method-assign]  # deliberate: records the loser's attempts
     return attempts
 
 
@@ -216,7 +193,7 @@ def test_readers_stop_at_an_open_transaction_and_never_see_an_aborted_one(url: s
         config = KafkaConfig.from_url(url)
         producers = [Producer(quiet(**{"bootstrap.servers": bootstrap, "transactional.id": f"{config.prefix}.raw{i}"})) for i in range(2)]
         events = [prepare_batch([NewEvent(t, {})], FENCED)[0] for t in ("Open", "Committed")]
-        for producer, event in zip(producers, events):
+        for producer, event in zip(producers, events, strict=True):
             producer.init_transactions(30)
             producer.begin_transaction()
             key, value, headers = encode(f"Order-{event.type}", 0, event)
@@ -384,7 +361,7 @@ def test_client_log_demotes_only_expected_fencing() -> None:
 
 
 class _Started:
-    """Stands for a broker the harness started: ``services.kafka.KafkaBroker``'s bootstrap servers and version."""
+    """Stands for a broker the harness started: a ``KafkaBroker``'s bootstrap servers and version."""
 
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap_servers = bootstrap
@@ -393,19 +370,18 @@ class _Started:
 
 def test_bench_engines_kafka_and_kafka_naive_share_the_broker_and_report_its_version(bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(BOOTSTRAP_ENV, raising=False)
-    services = engines.Services(tmp_path)
-    started = _Started(bootstrap)
-    services.get("kafka", lambda: started, lambda broker: None)  # the run's broker, as if started by the harness
+    services = Servers(tmp_path)
+    services._started["kafka"] = _Started(bootstrap)  # type: ignore[assignment]  # the run's broker, as if started by the harness
     seen = {}
     try:
         for name in ("kafka", "kafka-naive"):
-            assert engines.ENGINES[name].default
+            assert engines.engines()[name].default
             with engines.started(name, services) as handle:
                 info, caps, _ = engines.probe(handle)
                 seen[name] = (info.version, info.mode, caps.optimistic_concurrency, bootstrap in handle.new_url("x"))
         assert seen == {"kafka": ("4.4.0", "fenced", True, True), "kafka-naive": ("4.4.0", "naive", False, True)}
         monkeypatch.setenv(BOOTSTRAP_ENV, bootstrap)  # an external broker does not say its release
-        with engines.started("kafka-naive", engines.Services(tmp_path)) as handle:
+        with engines.started("kafka-naive", Servers(tmp_path)) as handle:
             info, _, _ = engines.probe(handle)
             assert (info.version, info.mode, handle.settings["broker"]) == ("unknown (external broker)", "naive", f"external ({BOOTSTRAP_ENV})")
     finally:

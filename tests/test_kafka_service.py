@@ -11,8 +11,8 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from services.base import ServiceUnavailable, port_accepts
-from services.kafka import BOOTSTRAP_ENV, KafkaBroker, kafka_for_tests
+from eventstore.kafka.server import KafkaBroker
+from eventstore.servers import ServiceUnavailable, port_accepts
 
 
 def _read_committed_until(bootstrap: str, topic: str, last_value: bytes, timeout_s: float = 30) -> list[bytes]:
@@ -40,7 +40,9 @@ def _create_produce_consume(bootstrap: str) -> None:
     futures = admin.create_topics([NewTopic("events", num_partitions=1), NewTopic("sized-by-broker")])
     for future in futures.values():
         future.result(30)
-    topics = admin.list_topics(timeout=10).topics
+    deadline = time.monotonic() + 30
+    while "sized-by-broker" not in (topics := admin.list_topics(timeout=10).topics) and time.monotonic() < deadline:
+        time.sleep(0.1)  # a created topic reaches the metadata cache a moment after create_topics returns
     assert len(topics["sized-by-broker"].partitions) == 3  # num.partitions follows the constructor
 
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
@@ -95,9 +97,3 @@ def test_bad_config_fails_with_the_kafka_error(tmp_path: Path) -> None:
     with pytest.raises(ServiceUnavailable, match="Invalid value 0 for configuration num.partitions"):
         broker.start()
     assert list(tmp_path.iterdir()) == []  # temp dir removed
-
-
-def test_kafka_for_tests_uses_env_without_starting(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(BOOTSTRAP_ENV, "127.0.0.1:1")
-    with kafka_for_tests() as bootstrap:
-        assert bootstrap == "127.0.0.1:1"

@@ -10,11 +10,10 @@ import uuid
 import psycopg
 import pytest
 
-from eventstore import NewEvent, StoreUnavailable, StreamState, open_store
-from eventstore.postgres import PostgresStore, migrate, migration_files, new_schema_name
+from eventstore import InvalidInput, NewEvent, StoreUnavailable, StreamState, open_store
+from eventstore.postgres import migrate, migration_files, new_schema_name
 from eventstore.postgres.notifier import LINGER
-from eventstore.postgres.store import _APPEND, _append_query
-from eventstore.testing import EventStoreConformance
+from eventstore.postgres.store import append_statement
 
 
 def store_url(dsn: str, mode: str = "reference", schema: str | None = None) -> str:
@@ -38,30 +37,6 @@ def naive(pg_dsn, store):
     s.close()
 
 
-class PostgresConformance(EventStoreConformance):
-    mode = "reference"
-    property_examples = 25
-
-    @pytest.fixture(autouse=True)
-    def _dsn(self, pg_dsn):
-        self.dsn = pg_dsn
-
-    def make_store(self) -> PostgresStore:
-        return open_store(store_url(self.dsn, self.mode))
-
-    def close_store(self, store: PostgresStore) -> None:
-        store.drop()
-        store.close()
-
-
-class TestPostgresReference(PostgresConformance):
-    mode = "reference"
-
-
-class TestPostgresNaive(PostgresConformance):
-    mode = "naive"
-
-
 # -- gap safety ----------------------------------------------------------------------------------
 
 
@@ -70,7 +45,7 @@ def raw_append(conn: psycopg.Connection, schema: str, stream_id: str) -> uuid.UU
     event_id = uuid.uuid4()
     conn.execute(f'SET search_path TO "{schema}"')
     params = dict(stream_id=stream_id, expected="any", i0=event_id, t0="T", d0='{"late": true}', m0="{}")
-    assert conn.execute(_append_query(_APPEND, 1), params).fetchall()
+    assert conn.execute(append_statement(1, after_current=True), params).fetchall()
     return event_id
 
 
@@ -221,35 +196,12 @@ def test_migrations_are_safe_to_apply_twice(pg_dsn, store):
 
 
 def test_bad_urls_and_positions(pg_dsn, store):
-    with pytest.raises(Exception, match="mode"):
+    with pytest.raises(InvalidInput, match="mode"):
         open_store(store_url(pg_dsn, "fast"))
-    with pytest.raises(Exception, match="pair"):
+    with pytest.raises(InvalidInput, match="pair"):
         store.read_all(after=5)
     with pytest.raises(StoreUnavailable):
         open_store("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
-
-
-def test_transactional_handler_and_checkpoint_commit_together(pg_dsn, store):
-    store.append("Order-1", [NewEvent("T", {"n": i}) for i in range(4)])
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE TABLE "{store.schema}".projection (n int)')
-
-    def failing(event, tx):
-        tx.execute("INSERT INTO projection VALUES (%s)", (event.data["n"],))
-        if event.data["n"] == 3:
-            raise RuntimeError("boom")
-
-    with pytest.raises(Exception):
-        store.subscribe("p", failing, transactional=True).catch_up()
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f'SET search_path TO "{store.schema}"')
-        assert conn.execute("SELECT count(*) FROM projection").fetchone()[0] == 0
-    assert store.load_checkpoint("p") is None
-    store.subscribe("p", lambda e, tx: tx.execute("INSERT INTO projection VALUES (%s)", (e.data["n"],)), transactional=True).catch_up()
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f'SET search_path TO "{store.schema}"')
-        assert conn.execute("SELECT count(*) FROM projection").fetchone()[0] == 4
-    assert store.load_checkpoint("p") == store.read_all()[-1].position
 
 
 def test_concurrent_no_stream_appends_one_wins(store):

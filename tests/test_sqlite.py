@@ -1,18 +1,9 @@
+"""What only SQLite shows; the conformance suite runs on it from tests/test_conformance.py."""
 import sqlite3
 
 import pytest
 
-from eventstore import EventStore, NewEvent, open_store
-from eventstore.testing import EventStoreConformance
-
-
-class TestSQLiteStore(EventStoreConformance):
-    @pytest.fixture(autouse=True)
-    def _tmp(self, tmp_path):
-        self.tmp_path = tmp_path
-
-    def make_store(self) -> EventStore:
-        return open_store(f"sqlite:///{self.tmp_path}/events.db")
+from eventstore import NewEvent, open_store
 
 
 def test_in_memory_url_is_private():
@@ -41,22 +32,3 @@ def test_schema_applies_twice_and_data_survives_reopen(tmp_path):
     store.close()
     again = open_store(url)
     assert [e.stream_id for e in again.read_all()] == ["Order-1"]
-
-
-def test_transactional_checkpoint_rolls_back_with_the_handler(tmp_path):
-    store = open_store(f"sqlite:///{tmp_path}/e.db")
-    store.append("Order-1", [NewEvent("T", {"n": i}) for i in range(3)])
-    store._conn().execute("CREATE TABLE projection (n INTEGER)")
-
-    def handler(event, tx):
-        tx.execute("INSERT INTO projection VALUES (?)", (event.data["n"],))
-        if event.data["n"] == 2:
-            raise RuntimeError("boom")
-
-    with pytest.raises(Exception):
-        store.subscribe("p", handler, transactional=True).catch_up()
-    assert store._conn().execute("SELECT count(*) FROM projection").fetchone()[0] == 0
-    assert store.load_checkpoint("p") is None
-    store.subscribe("p", lambda e, tx: tx.execute("INSERT INTO projection VALUES (?)", (e.data["n"],)), transactional=True).catch_up()
-    assert store._conn().execute("SELECT count(*) FROM projection").fetchone()[0] == 3
-    assert store.load_checkpoint("p") == store.read_all()[-1].position

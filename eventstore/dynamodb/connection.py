@@ -53,7 +53,7 @@ class Settings:
             raise InvalidInput(f"DynamoDB table name must be 3-245 characters of A-Z a-z 0-9 _ . -, not {self.table!r}")
 
     @classmethod
-    def from_url(cls, url: str, environ: Mapping[str, str] = os.environ) -> "Settings":
+    def from_url(cls, url: str, environ: Mapping[str, str] = os.environ) -> Settings:
         """``dynamodb://TABLE?endpoint_url=...&region=...``; the environment fills what the URL omits."""
         parts = urlsplit(url)
         if parts.scheme != "dynamodb":

@@ -17,7 +17,7 @@ import random
 import re
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -88,7 +88,7 @@ class DynamoDBStore(EventStore):
         ensure_tables(self._client, self.tables)
 
     @classmethod
-    def from_url(cls, url: str) -> "DynamoDBStore":
+    def from_url(cls, url: str) -> DynamoDBStore:
         return cls(Settings.from_url(url))
 
     @property
@@ -96,9 +96,10 @@ class DynamoDBStore(EventStore):
         """A self-contained URL for this store, for consumers started in other processes."""
         return self.settings.to_url()
 
-    def delete_tables(self) -> None:
-        """Drop this store's tables and everything in them."""
+    def drop(self) -> None:
+        """Delete this store's tables and everything in them, then close the store."""
         delete_tables(self._client, self.tables)
+        self.close()
 
     def close(self) -> None:
         self._client.close()
@@ -190,6 +191,7 @@ class DynamoDBStore(EventStore):
     def _read_all(self, after: Position | None, limit: int | None, types: list[str] | None, categories: list[str] | None) -> list[RecordedEvent]:
         if types == [] or categories == []:
             return []
+        assert after is None or isinstance(after, int)  # the default _check_position admits ints only
         after_position = -1 if after is None else int(after)
         feeds = [L.FEED_ALL] if categories is None else [L.category_pk(c) for c in dict.fromkeys(categories)]
         first_sequence = max(after_position // L.POSITION_STRIDE, 1)
@@ -259,6 +261,7 @@ class DynamoDBStore(EventStore):
         return int(item["position"]["N"]) if item else None
 
     def _save_checkpoint(self, name: str, position: Position, tx: Any) -> None:
+        assert isinstance(position, int)  # the default _check_position admits ints only
         item = {"pk": L.s(L.checkpoint_pk(name)), "sk": L.n(0), "position": L.n(int(position))}
         self._client.put_item(TableName=self.tables.meta, Item=item)
 
@@ -396,4 +399,4 @@ def _take(items: Iterator[L.Item], limit: int | None) -> Iterator[L.Item]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()

@@ -109,7 +109,7 @@ class Checkpoints:
             if name not in self._consumers:
                 answers: list[tuple[KafkaError | None, list[TopicPartition]]] = []
                 session_ms = max(1, int(self._timeout_s * 1000))
-                consumer = Consumer(self._config.client(**{
+                consumer = Consumer(self._config.client({
                     "group.id": self._config.checkpoint_group(name),
                     "enable.auto.commit": False,
                     "enable.auto.offset.store": False,

@@ -91,7 +91,7 @@ class KafkaConfig:
             raise InvalidInput(f"Kafka mode must be one of {MODES}, not {self.mode!r}")
 
     @classmethod
-    def from_url(cls, url: str, environ: Mapping[str, str] = os.environ) -> "KafkaConfig":
+    def from_url(cls, url: str, environ: Mapping[str, str] = os.environ) -> KafkaConfig:
         parts = urlsplit(url)
         if "@" in parts.netloc:
             raise InvalidInput("Kafka credentials come from EVENTSTORE_KAFKA_SASL_USERNAME/PASSWORD, not from the URL")
@@ -132,8 +132,8 @@ class KafkaConfig:
     def transactional_id(self) -> str:
         return self.writer_id if self.mode == "fenced" else f"{self.writer_id}.{uuid.uuid4()}"
 
-    def client(self, *, writer: bool = False, **settings: Any) -> dict[str, Any]:
+    def client(self, settings: Mapping[str, Any] | None = None, *, writer: bool = False) -> dict[str, Any]:
         """librdkafka settings for one client: connection and security, its logger, then ``settings``.
         ``writer``: the client is the fenced writer's producer (its fence losses are expected in fenced mode)."""
         logger = _LOGS[writer and self.mode == "fenced"]
-        return {"bootstrap.servers": self.bootstrap, **self.security, "logger": logger, "socket.nagle.disable": True, **settings}
+        return {"bootstrap.servers": self.bootstrap, **self.security, "logger": logger, "socket.nagle.disable": True, **(settings or {})}

@@ -11,7 +11,7 @@ from bisect import bisect_left
 from confluent_kafka import Message
 
 from .reader import Readers, Tail
-from .records import headers
+from .records import headers, offset_of
 
 
 class EventIndex(Tail):
@@ -22,7 +22,7 @@ class EventIndex(Tail):
 
     def apply(self, message: Message) -> None:
         stream_id, event_id, _ = headers(message)
-        offset = message.offset()
+        offset = offset_of(message)
         offsets = self._streams.setdefault(stream_id, [])
         self._ids[event_id] = (stream_id, len(offsets), offset)
         offsets.append(offset)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from .config import TIMEOUT_S, KafkaConfig
 from .errors import BrokerError
+from .records import offset_of
 
 _BATCH = 1000
 #: Errors of a partition between leaders, for example a new topic the broker does not serve yet.
@@ -28,7 +29,7 @@ class Readers:
     """A pool of idle consumers, one borrowed per read, so concurrent reads do not queue behind each other."""
 
     def __init__(self, config: KafkaConfig) -> None:
-        self._settings = config.client(**{
+        self._settings = config.client({
             "group.id": config.reader_group,
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
@@ -84,7 +85,7 @@ class Readers:
                 raise BrokerError(f"offset {offset} of {topic} was committed but not readable after {TIMEOUT_S}s")
             time.sleep(_WAIT_S)
 
-    def scan(self, topic: str, start: int, end: int) -> Iterator[Message]:
+    def scan(self, topic: str, start: int, end: int) -> Generator[Message, None, None]:
         """The committed records of partition 0 with ``start <= offset < end`` (``end`` at most the LSO)."""
         if start >= end:
             return
@@ -98,12 +99,12 @@ class Readers:
                     for message in batch:
                         if message.error():
                             raise BrokerError(f"reading {topic} from offset {start}: {message.error()}")
-                        if message.offset() >= end:
+                        if offset_of(message) >= end:
                             return
                         yield message
                     # The last records before ``end`` may be transaction markers, which are never
                     # delivered: the consumer's position moving past them says the range is done.
-                    if (batch and batch[-1].offset() >= end - 1) or consumer.position([partition])[0].offset >= end:
+                    if (batch and offset_of(batch[-1]) >= end - 1) or consumer.position([partition])[0].offset >= end:
                         return
                     if batch:
                         deadline = time.monotonic() + TIMEOUT_S

@@ -26,11 +26,13 @@ class SnapshotTable(Tail):
         self._table: dict[str, dict[int, Snapshot]] = {}
 
     def apply(self, message: Message) -> None:
-        stream_id, schema_version = json.loads(message.key())
-        if message.value() is None:
+        key, value = message.key(), message.value()
+        assert key is not None, "a compacted topic holds keyed records only"
+        stream_id, schema_version = json.loads(key)
+        if value is None:
             self._table.get(stream_id, {}).pop(schema_version, None)
             return
-        body = json.loads(message.value())
+        body = json.loads(value)
         self._table.setdefault(stream_id, {})[schema_version] = Snapshot(
             stream_id, body["version"], body["state"], schema_version, recorded_at(message)
         )
@@ -60,7 +62,7 @@ class SnapshotTable(Tail):
             return
         with self.lock:
             if self._producer is None:
-                self._producer = Producer(self._config.client(**{"enable.idempotence": True, "linger.ms": 0}))
+                self._producer = Producer(self._config.client({"enable.idempotence": True, "linger.ms": 0}))
         failures: list[KafkaError] = []
 
         def delivered(error: KafkaError | None, _: Message) -> None:

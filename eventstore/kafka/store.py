@@ -30,7 +30,7 @@ from .config import KafkaConfig
 from .errors import BrokerError, WriterFenced
 from .index import EventIndex
 from .reader import Readers
-from .records import decode, encode, headers
+from .records import decode, encode, headers, offset_of
 from .snapshots import SnapshotTable
 from .writer import FenceLost, Writer
 
@@ -55,7 +55,7 @@ class KafkaStore(EventStore):
         self._checkpoints = Checkpoints(config)
 
     @classmethod
-    def from_url(cls, url: str) -> "KafkaStore":
+    def from_url(cls, url: str) -> KafkaStore:
         return cls(KafkaConfig.from_url(url))
 
     def settings_summary(self) -> dict[str, Any]:
@@ -107,7 +107,7 @@ class KafkaStore(EventStore):
         chosen = {offsets[v]: v for v in versions[:limit]}
         if not chosen:
             return []
-        found = [decode(m, chosen[m.offset()]) for m in self._readers.scan(self.config.events_topic, min(chosen), max(chosen) + 1) if m.offset() in chosen]
+        found = [decode(m, chosen[offset_of(m)]) for m in self._readers.scan(self.config.events_topic, min(chosen), max(chosen) + 1) if offset_of(m) in chosen]
         if len(found) != len(chosen):
             raise BrokerError(f"{len(chosen) - len(found)} events of {stream_id!r} are gone from {self.config.events_topic} (retention or deletion)")
         return found[::-1] if backwards else found
@@ -116,20 +116,21 @@ class KafkaStore(EventStore):
         if types == [] or categories == []:
             return []
         topic = self.config.events_topic
-        start = 0 if after is None else int(after) + 1  # type: ignore[arg-type]
+        assert after is None or isinstance(after, int)  # _check_position admits offsets only
+        start = 0 if after is None else int(after) + 1
         out: list[RecordedEvent] = []
         with closing(self._readers.scan(topic, start, self._index.catch_up())) as records:
             for message in records:
                 stream_id, _, type_ = headers(message)
                 if (types is None or type_ in types) and (categories is None or category_of(stream_id) in categories):
-                    out.append(decode(message, self._index.version_at(stream_id, message.offset())))
+                    out.append(decode(message, self._index.version_at(stream_id, offset_of(message))))
                     if limit is not None and len(out) >= limit:
                         break
         return out
 
     def _check_position(self, after: object) -> Position | None:
         position = super()._check_position(after)
-        if position is not None and position < 0:  # type: ignore[operator]
+        if isinstance(position, int) and position < 0:
             raise InvalidInput(f"position must be an offset >= 0 from a recorded event of this store, not {after!r}")
         return position
 
@@ -141,7 +142,8 @@ class KafkaStore(EventStore):
     def _save_checkpoint(self, name: str, position: Position, tx: Any) -> None:
         if tx is not None:
             raise UnsupportedOperation("kafka does not support transactional checkpoints")
-        self._checkpoints.save(name, int(position))  # type: ignore[arg-type]
+        assert isinstance(position, int)  # _check_position admits offsets only
+        self._checkpoints.save(name, int(position))
 
     def _save_snapshot(self, snapshot: Snapshot) -> None:
         self._snapshots.save(snapshot)
@@ -155,19 +157,22 @@ class KafkaStore(EventStore):
     # -- live ----------------------------------------------------------------------------------
 
     @contextmanager
-    def notifications(self) -> Iterator[Callable[[float], None]]:
-        """A consumer parked at the log's end: the broker holds its fetch until a committed event arrives."""
-        consumer = Consumer(self.config.client(**{
+    def notifications(self) -> Iterator[Callable[[float], bool]]:
+        """A consumer parked at the log's end: the broker holds its fetch until a committed event
+        arrives, and ``wait`` returns True then."""
+        consumer = Consumer(self.config.client({
             "group.id": self.config.reader_group,
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
         }))
 
-        def wait(timeout: float) -> None:
+        def wait(timeout: float) -> bool:
             try:
-                if consumer.poll(timeout) is not None:
-                    consumer.consume(10_000, 0)  # one wake-up per burst of appends, not one per event
+                if consumer.poll(timeout) is None:
+                    return False
+                consumer.consume(10_000, 0)  # one wake-up per burst of appends, not one per event
+                return True
             except KafkaException as exc:
                 raise BrokerError(f"waiting for new events in {self.config.events_topic}: {exc.args[0]}") from exc
 
@@ -182,7 +187,7 @@ class KafkaStore(EventStore):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def destroy(self) -> None:
+    def drop(self) -> None:
         """Delete this prefix's topics and checkpoint groups: every event is gone. The store is closed."""
         self.close()
         self._admin.destroy()

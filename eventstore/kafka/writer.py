@@ -17,7 +17,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from .config import TIMEOUT_S, KafkaConfig
 from .errors import BrokerError
-from .records import Record
+from .records import Record, offset_of
 
 #: Longest an open transaction can hold back readers (the LSO) if its writer dies.
 TRANSACTION_TIMEOUT_MS = 10_000
@@ -37,7 +37,7 @@ class Writer:
         if self._producer is not None:
             return
         transactional_id = self._config.transactional_id()
-        producer = Producer(self._config.client(writer=True, **{
+        producer = Producer(self._config.client(writer=True, settings={
             "transactional.id": transactional_id,
             "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
             "linger.ms": 0,
@@ -61,7 +61,7 @@ class Writer:
         def delivered(n: int) -> Callable[[KafkaError | None, Message], None]:
             def record(error: KafkaError | None, message: Message) -> None:
                 if error is None:
-                    offsets[n] = message.offset()
+                    offsets[n] = offset_of(message)
 
             return record
 
@@ -88,8 +88,9 @@ class Writer:
         return offsets
 
     def _abort(self) -> bool:
+        assert self._producer is not None, "called by commit(), on its producer"
         try:
-            self._producer.abort_transaction(TIMEOUT_S)  # type: ignore[union-attr]
+            self._producer.abort_transaction(TIMEOUT_S)
             return True
         except KafkaException:
             return False

@@ -4,10 +4,18 @@ concurrent openers of the same schema with an advisory lock."""
 from __future__ import annotations
 
 from importlib.resources import files
+from typing import Any
 
 import psycopg
 
 SQL_DIR = files(__package__).joinpath("sql")
+
+
+def scalar(cursor: psycopg.Cursor[Any]) -> Any:
+    """The value of a statement that returns exactly one row of one column (``SHOW``, ``SELECT f()``)."""
+    row = cursor.fetchone()
+    assert row is not None, "the statement returns one row"
+    return row[0]
 
 
 def migration_files() -> list[tuple[str, str]]:

@@ -1,13 +1,8 @@
 """The PostgreSQL reference store: psycopg 3 with a connection pool, one round trip per append.
 
-Two read modes over the same schema:
-
-- ``reference`` (default): positions are ``(transaction_id, global_position)`` pairs and readers
-  see only transactions older than the oldest still running, so a subscriber can never skip an
-  event that commits late (DESIGN section 2).
-- ``naive``: positions are the plain ``global_position`` sequence values, exactly the textbook
-  design. Kept runnable, and labelled, so the workbench can show what it loses under concurrent
-  writers.
+Positions are ``(transaction_id, global_position)`` pairs and readers see only transactions older
+than the oldest still running, so a subscriber can never skip an event that commits late (DESIGN
+section 2). ``naive.py`` keeps the textbook sequence-position design runnable over the same schema.
 """
 from __future__ import annotations
 
@@ -32,11 +27,9 @@ from ..events import AppendResult, ExpectedVersion, Position, RecordedEvent, Sna
 from ..store import EventStore, match_retry
 from ..validation import PreparedEvent, check_identifier
 from .notifier import Notifier, listen
-from .schema import migrate
+from .schema import migrate, scalar
 
-MODES = ("reference", "naive")
-
-_LIMITATIONS = (
+LIMITATIONS = (
     "A long-running transaction that holds a transaction id (any writer, even to other tables) "
     "delays every reader of read_all and subscriptions until it ends: readers wait for it rather "
     "than skip it. Keep write transactions short. A store instance always reads its own appends.",
@@ -57,25 +50,7 @@ REFERENCE_CAPABILITIES = Capabilities(
     push_notifications=True,
     transactional_checkpoints=True,
     snapshots=True,
-    limitations=_LIMITATIONS,
-)
-
-NAIVE_CAPABILITIES = Capabilities(
-    optimistic_concurrency=True,
-    idempotent_append=True,
-    atomic_batch=True,
-    global_order=True,
-    gap_safe_global_order=False,
-    indexed_category_reads=True,
-    push_notifications=True,
-    transactional_checkpoints=True,
-    snapshots=True,
-    limitations=(
-        "NAIVE MODE: positions are sequence values, assigned at insert but visible at commit. A "
-        "subscriber that checkpoints the highest position it has seen skips any event whose "
-        "transaction commits later with a lower position: events are lost under concurrent writers.",
-        *_LIMITATIONS,
-    ),
+    limitations=LIMITATIONS,
 )
 
 _SELECT = sql.SQL(
@@ -129,16 +104,24 @@ def _append_query(template: str, size: int) -> str:
     return template.replace("{batch}", f"(VALUES {rows}) AS b (event_id, event_type, data, metadata, n)")
 
 
+def append_statement(size: int, *, after_current: bool = False, check_previous: bool = True) -> str:
+    """The SQL of one append of ``size`` events, exactly as the store runs it, for benchmarks and for
+    readers copying the design: at a known version (``NO_STREAM`` or an exact expected version; without
+    ``check_previous`` once the store has seen the previous version stored) or, with ``after_current``,
+    after whatever the stream holds (``ANY``, ``EXISTS``)."""
+    template = _APPEND if after_current else _APPEND_AT if check_previous else _APPEND_AT_UNCHECKED
+    return _append_query(template, size)
+
+
 class PostgresStore(EventStore):
     """Event store over a PostgreSQL schema; the schema is created and migrated on open."""
 
-    def __init__(self, conninfo: str, *, schema: str = "public", mode: str = "reference", pool_size: int = 40) -> None:
-        if mode not in MODES:
-            raise InvalidInput(f"mode must be one of {MODES}, not {mode!r}")
+    mode = "reference"
+    capabilities = REFERENCE_CAPABILITIES
+
+    def __init__(self, conninfo: str, *, schema: str = "public", pool_size: int = 40) -> None:
         self.schema = check_identifier(schema, "schema", 63)
-        self.mode = mode
         self.conninfo = conninfo
-        self.capabilities = REFERENCE_CAPABILITIES if mode == "reference" else NAIVE_CAPABILITIES
         self.channel = f"{schema}.events"
         self._notifier = Notifier(conninfo, self.channel)
         #: Newest transaction this instance appended in, and the oldest transaction seen running
@@ -153,10 +136,10 @@ class PostgresStore(EventStore):
                 conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
                 migrate(conn)
-                version = conn.execute("SHOW server_version").fetchone()[0]
+                version = scalar(conn.execute("SHOW server_version"))
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
-        self.engine = EngineInfo("postgres", "PostgreSQL", version.split()[0], mode=mode)
+        self.engine = EngineInfo("postgres", "PostgreSQL", version.split()[0], mode=self.mode)
         self._connect_kwargs: dict[str, Any] = {"autocommit": True, "options": f"-c search_path={schema}"}
         #: Appends from one thread at a time run on a connection of their own: checking one out of
         #: the pool costs a measurable share of a one-event append. Other threads' appends, while
@@ -173,9 +156,11 @@ class PostgresStore(EventStore):
             name=f"eventstore-{schema}",
         )
 
-    @classmethod
-    def from_url(cls, url: str) -> "PostgresStore":
+    @staticmethod
+    def from_url(url: str) -> PostgresStore:
         """``postgresql://...?schema=NAME&mode=reference|naive&pool_size=N``; other parameters go to libpq."""
+        from .naive import NaivePostgresStore
+
         parts = urlsplit(url)
         ours = {"schema": "public", "mode": "reference", "pool_size": "40"}
         libpq = []
@@ -189,16 +174,19 @@ class PostgresStore(EventStore):
             pool_size = int(ours["pool_size"])
         except ValueError:
             raise InvalidInput(f"pool_size must be an integer, not {ours['pool_size']!r}") from None
-        return cls(conninfo, schema=ours["schema"], mode=ours["mode"], pool_size=pool_size)
+        modes: dict[str, type[PostgresStore]] = {"reference": PostgresStore, "naive": NaivePostgresStore}
+        if ours["mode"] not in modes:
+            raise InvalidInput(f"mode must be one of {sorted(modes)}, not {ours['mode']!r}")
+        return modes[ours["mode"]](conninfo, schema=ours["schema"], pool_size=pool_size)
 
     def settings_summary(self) -> dict[str, str]:
         """Server settings that change what a benchmark means (durability above all)."""
         names = ("fsync", "synchronous_commit", "full_page_writes", "wal_level", "shared_buffers", "max_connections")
         with self._conn() as conn:
-            return {n: conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(n))).fetchone()[0] for n in names}
+            return {n: scalar(conn.execute(sql.SQL("SHOW {}").format(sql.Identifier(n)))) for n in names}
 
     @contextmanager
-    def _conn(self) -> Iterator[psycopg.Connection]:
+    def _conn(self) -> Iterator[_Connection]:
         """A pooled autocommit connection. Not ``pool.connection()``: its exit checks for a
         transaction to commit, a measurable share of a one-event append; ``putconn`` rolls back
         whatever a caller left open and discards a broken connection."""
@@ -216,7 +204,7 @@ class PostgresStore(EventStore):
     def _append(self, stream_id: str, batch: list[PreparedEvent], expected: ExpectedVersion) -> AppendResult:
         params: dict[str, Any] = {"stream_id": stream_id}
         if len(batch) <= _INLINE_ROWS:
-            for (i, t, d, m), e in zip(_ROW_KEYS, batch):
+            for (i, t, d, m), e in zip(_ROW_KEYS, batch, strict=False):
                 params[i], params[t], params[d], params[m] = e.id, e.type, e.data_json, e.metadata_json
         else:
             params.update(
@@ -257,7 +245,7 @@ class PostgresStore(EventStore):
         """The append's one round trip, on the append connection unless another thread has it."""
         if not self._append_lock.acquire(blocking=False):
             with self._conn() as pooled:
-                return pooled.append_cursor.execute(query, params).fetchall()  # type: ignore[attr-defined]
+                return pooled.append_cursor.execute(query, params).fetchall()
         try:
             conn = self._append_conn
             if conn is None or conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
@@ -298,7 +286,7 @@ class PostgresStore(EventStore):
         return result
 
     def _position(self, transaction_id: int, global_position: int) -> Position:
-        return global_position if self.mode == "naive" else (transaction_id, global_position)
+        return (transaction_id, global_position)
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -316,24 +304,7 @@ class PostgresStore(EventStore):
         return events
 
     def _read_all(self, after: Position | None, limit: int | None, types: list[str] | None, categories: list[str] | None) -> list[RecordedEvent]:
-        where: list[sql.Composable] = []
-        params: list[Any] = []
-        if self.mode == "reference":
-            self._wait_for_own_writes()
-            if after is not None:
-                where.append(sql.SQL("(transaction_id, global_position) > (%s::text::xid8, %s)"))
-                params += [after[0], after[1]]  # type: ignore[index]
-            # Only transactions that can no longer commit behind us: everything older than the
-            # oldest transaction still in progress.
-            where.append(sql.SQL("transaction_id < pg_snapshot_xmin(pg_current_snapshot())"))
-            # Qualified: the select list casts transaction_id, and an unqualified name would sort by
-            # that output column instead of walking events_transaction_order.
-            order = sql.SQL(" ORDER BY events.transaction_id, events.global_position")
-        else:
-            if after is not None:
-                where.append(sql.SQL("global_position > %s"))
-                params.append(after)
-            order = sql.SQL(" ORDER BY global_position")
+        where, params, order = self._after(after)
         if types is not None:
             where.append(sql.SQL("event_type = ANY(%s)"))
             params.append(types)
@@ -344,10 +315,26 @@ class PostgresStore(EventStore):
             else:
                 where.append(sql.SQL("category = ANY(%s)"))
                 params.append(categories)
-        query = _SELECT
+        query: sql.Composable = _SELECT
         if where:
             query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
         return self._select(query + order, params, limit)
+
+    def _after(self, after: Position | None) -> tuple[list[sql.Composable], list[Any], sql.Composable]:
+        """The cursor's WHERE conditions, their parameters and the ORDER BY of ``read_all``."""
+        self._wait_for_own_writes()
+        where: list[sql.Composable] = []
+        params: list[Any] = []
+        if after is not None:
+            where.append(sql.SQL("(transaction_id, global_position) > (%s::text::xid8, %s)"))
+            assert isinstance(after, tuple)  # _check_position admits (transaction_id, global_position) pairs only
+            params += [after[0], after[1]]
+        # Only transactions that can no longer commit behind us: everything older than the oldest
+        # transaction still in progress.
+        where.append(sql.SQL("transaction_id < pg_snapshot_xmin(pg_current_snapshot())"))
+        # Qualified: the select list casts transaction_id, and an unqualified name would sort by that
+        # output column instead of walking events_transaction_order.
+        return where, params, sql.SQL(" ORDER BY events.transaction_id, events.global_position")
 
     def _wait_for_own_writes(self, timeout: float = 5.0) -> None:
         """Read-your-writes for read_all: wait until every transaction older than this instance's
@@ -357,26 +344,23 @@ class PostgresStore(EventStore):
         deadline = time.monotonic() + timeout
         while self._horizon <= self._own_txid:
             with self._conn() as conn:
-                self._horizon = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetchone()[0]
+                self._horizon = scalar(conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
             if self._horizon > self._own_txid or time.monotonic() > deadline:
                 return
             time.sleep(0.0005)
 
-    def _select(self, query: sql.Composable, params: list[Any], limit: int | None) -> list[RecordedEvent]:
+    def _select(self, query: sql.SQL | sql.Composed, params: list[Any], limit: int | None) -> list[RecordedEvent]:
         if limit is not None:
             query += sql.SQL(" LIMIT %s")
             params = [*params, limit]
         with self._conn() as conn:
             rows = conn.execute(query, params).fetchall()
-        naive = self.mode == "naive"
-        return [
-            RecordedEvent(s, v, g if naive else (t, g), i, ty, d, m, r)
-            for s, v, t, g, i, ty, d, m, r in rows
-        ]
+        position = self._position
+        return [RecordedEvent(s, v, position(t, g), i, ty, d, m, r) for s, v, t, g, i, ty, d, m, r in rows]
 
     def _check_position(self, after: object) -> Position | None:
-        if after is None or self.mode == "naive":
-            return super()._check_position(after)
+        if after is None:
+            return None
         if (
             isinstance(after, (tuple, list))
             and len(after) == 2
@@ -392,16 +376,15 @@ class PostgresStore(EventStore):
             row = conn.execute(
                 "SELECT transaction_id::text::bigint, global_position FROM subscription_checkpoints WHERE name = %s", (name,)
             ).fetchone()
-        if row is None:
-            return None
-        if self.mode == "naive":
-            return row[1]
-        if row[0] is None:
+        return None if row is None else self._checkpoint_position(name, row[0], row[1])
+
+    def _checkpoint_position(self, name: str, transaction_id: int | None, global_position: int) -> Position:
+        if transaction_id is None:
             raise InvalidInput(f"checkpoint {name!r} was written by a naive-mode consumer; it has no transaction id")
-        return (row[0], row[1])
+        return (transaction_id, global_position)
 
     def _save_checkpoint(self, name: str, position: Position, tx: Any) -> None:
-        txid, pos = (None, position) if self.mode == "naive" else position  # type: ignore[misc]
+        txid, pos = self._checkpoint_columns(position)
         query = (
             "INSERT INTO subscription_checkpoints (name, transaction_id, global_position, updated_at)"
             " VALUES (%s, %s::text::xid8, %s, now()) ON CONFLICT (name) DO UPDATE SET"
@@ -413,6 +396,11 @@ class PostgresStore(EventStore):
             return
         with self._conn() as conn:
             conn.execute(query, params)
+
+    def _checkpoint_columns(self, position: Position) -> tuple[int | None, int]:
+        """The (transaction_id, global_position) columns a checkpoint at ``position`` is stored as."""
+        assert isinstance(position, tuple)  # _check_position admits (transaction_id, global_position) pairs only
+        return position[0], position[1]
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
@@ -450,7 +438,7 @@ class PostgresStore(EventStore):
     # -- live ----------------------------------------------------------------------------------
 
     @contextmanager
-    def notifications(self) -> Iterator[Callable[[float], None]]:
+    def notifications(self) -> Iterator[Callable[[float], bool]]:
         """LISTEN on this schema's channel on a dedicated connection (see ``notifier`` for both ends)."""
         try:
             conn = psycopg.connect(self.conninfo, autocommit=True)
@@ -470,10 +458,11 @@ class PostgresStore(EventStore):
         self.pool.close()
 
     def drop(self) -> None:
-        """Drop this store's schema and everything in it (used by tests and benchmark cleanup)."""
+        """Drop this store's schema and everything in it, then close the store."""
         with self._conn() as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
         self._seen.clear()
+        self.close()
 
 
 def new_schema_name(prefix: str = "es") -> str:

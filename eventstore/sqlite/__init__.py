@@ -11,10 +11,11 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +23,7 @@ from ..capabilities import Capabilities, EngineInfo
 from ..errors import InvalidInput
 from ..events import AppendResult, ExpectedVersion, Position, RecordedEvent, Snapshot, category_of
 from ..store import EventStore, check_expected, match_retry
+from ..subscriptions import Wait
 from ..validation import PreparedEvent
 
 CAPABILITIES = Capabilities(
@@ -64,7 +66,7 @@ class SQLiteStore(EventStore):
         self.engine = EngineInfo("sqlite", "SQLite", sqlite3.sqlite_version)
 
     @classmethod
-    def from_url(cls, url: str) -> "SQLiteStore":
+    def from_url(cls, url: str) -> SQLiteStore:
         parts = urlsplit(url)
         if parts.netloc:
             raise InvalidInput(f"sqlite URLs have no host: use sqlite:///relative.db or sqlite:////absolute.db, not {url!r}")
@@ -135,7 +137,9 @@ class SQLiteStore(EventStore):
         return self._select(sql, params, limit)
 
     def _read_all(self, after: Position | None, limit: int | None, types: list[str] | None, categories: list[str] | None) -> list[RecordedEvent]:
-        where, params = ["position > ?"], [after or 0]
+        assert after is None or isinstance(after, int)  # the default _check_position admits ints only
+        where = ["position > ?"]
+        params: list[int | str] = [after or 0]
         if types is not None:
             where.append(f"event_type IN ({','.join('?' * len(types))})")
             params += types
@@ -200,20 +204,24 @@ class SQLiteStore(EventStore):
     # -- live ----------------------------------------------------------------------------------
 
     @contextmanager
-    def notifications(self) -> Iterator[Callable[[float], None]]:
-        """Wakes when another connection commits: ``PRAGMA data_version`` changes, checked every 10 ms."""
+    def notifications(self) -> Iterator[Wait]:
+        """True once another connection has committed: ``PRAGMA data_version`` changed (checked every
+        10 ms; a poll of the file's header, not a push from the engine)."""
         conn = self._conn()
         seen = conn.execute("PRAGMA data_version").fetchone()[0]
 
-        def wait(timeout: float) -> None:
+        def wait(timeout: float) -> bool:
             nonlocal seen
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
+            while True:
                 now = conn.execute("PRAGMA data_version").fetchone()[0]
                 if now != seen:
                     seen = now
-                    return
-                time.sleep(0.01)
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                time.sleep(min(0.01, left))
 
         yield wait
 
@@ -224,6 +232,13 @@ class SQLiteStore(EventStore):
             self._all.clear()
         self._local = threading.local()
 
+    def drop(self) -> None:
+        """Close, then delete the database file and its WAL and shared-memory files."""
+        self.close()
+        if not self._uri:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()

@@ -4,9 +4,9 @@ A ``KafkaBroker`` is a real broker (``kafka.Kafka`` from the official jars), not
 an emulator: one JVM in KRaft combined mode (broker and controller, node 1,
 static single-voter quorum) on free ports of 127.0.0.1, with its log dirs,
 config and log in a fresh temp dir that ``stop()`` (also run at interpreter
-exit) deletes again.
+exit) deletes again; the lifecycle is ``eventstore.servers.Server``'s.
 
-The jars come from Maven Central: ``services/maven/kafka-pom.xml`` is resolved
+The jars come from Maven Central: ``maven/kafka-pom.xml`` (next to this module) is resolved
 once with ``mvn dependency:copy-dependencies`` into
 ``$XDG_CACHE_HOME/eventstore-workbench/kafka-<version>-<pom digest>/`` (default
 ``~/.cache``), so only the first start downloads; editing the pom re-resolves.
@@ -24,41 +24,31 @@ Broker settings worth knowing when reading benchmark numbers:
   with start-up tweaks: ``-XX:TieredStopAtLevel=1`` saved ~0.35 s of a ~1.8 s
   start here but would cap the JIT for the whole benchmark, and
   ``-XX:+UseSerialGC`` saved nothing.
-
-Tests use ``kafka_for_tests()``: a context manager yielding bootstrap servers,
-taken from ``EVENTSTORE_KAFKA_BOOTSTRAP`` when set (nothing is started),
-otherwise from a broker started for the duration of the block.
 """
 
 from __future__ import annotations
 
-import atexit
 import base64
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from services.base import ServiceUnavailable, die_with_parent, free_port, log_tail, port_accepts
+from ..servers import Server, ServiceUnavailable, free_port, port_accepts
+from .config import BOOTSTRAP_ENV
 
-BOOTSTRAP_ENV = "EVENTSTORE_KAFKA_BOOTSTRAP"
 POM = Path(__file__).parent / "maven" / "kafka-pom.xml"
 _POM_NS = "{http://maven.apache.org/POM/4.0.0}"
 RESOLVE_TIMEOUT_S = 900
 FORMAT_TIMEOUT_S = 60
-START_TIMEOUT_S = 60
-STOP_TIMEOUT_S = 20
 # As kafka-server-start.sh and kafka-run-class.sh set them, so the broker behaves like a stock one.
 _BROKER_JVM_OPTS = (
     "-Xms1g",
@@ -70,7 +60,7 @@ _BROKER_JVM_OPTS = (
     "-Djava.awt.headless=true",
 )
 _TOOL_JVM_OPTS = ("-Xmx256m", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true")
-# Everything to stdout, which goes to <tmp_dir>/kafka.log.
+# Everything to stdout, which goes to the server's log.
 _LOG4J2_PROPERTIES = """\
 rootLogger.level = INFO
 rootLogger.appenderRef.stdout.ref = STDOUT
@@ -169,36 +159,32 @@ def _cluster_id() -> str:
             return cluster_id
 
 
-class KafkaBroker:
+class KafkaBroker(Server):
     """A private single-node KRaft broker in a temp dir; ``partitions`` is the default topic size."""
 
-    emulator: bool = False
+    name = "kafka"
 
     def __init__(self, *, port: int | None = None, partitions: int = 4, base_dir: str | Path | None = None) -> None:
+        super().__init__(base_dir=base_dir)
         self.port = port
         self.controller_port: int | None = None
         self.partitions = partitions
-        self.base_dir = Path(base_dir) if base_dir is not None else None
-        self.version = ""
-        self.tmp_dir: Path | None = None
-        self._process: subprocess.Popen[bytes] | None = None
+        self._java = ""
+        self._lib_dir: Path | None = None
+        self._admin: AdminClient | None = None
 
     @property
     def bootstrap_servers(self) -> str:
-        self._require_started()
+        self.require_started()
         return f"127.0.0.1:{self.port}"
 
-    @property
-    def log_path(self) -> Path:
-        return self._require_started() / "kafka.log"
+    # -- Server ----------------------------------------------------------------------------------
 
-    def start(self) -> KafkaBroker:
-        """Format fresh storage, launch the broker, and return once it serves metadata."""
-        if self.tmp_dir is not None:
-            raise RuntimeError("KafkaBroker already started")
-        java = find_java()
-        lib_dir = runtime_lib_dir()
-        self.version = f"Apache Kafka {jar_version(lib_dir)}"
+    def prepare(self) -> None:
+        """Resolve the jars, pick ports, write the config and format fresh storage."""
+        self._java = find_java()
+        self._lib_dir = runtime_lib_dir()
+        self.version = f"Apache Kafka {jar_version(self._lib_dir)}"
         if self.port is not None and port_accepts(self.port):
             # Otherwise the readiness check could be answered by whatever already listens there.
             raise ServiceUnavailable(f"cannot start Kafka on 127.0.0.1:{self.port}: the port is already in use")
@@ -206,46 +192,30 @@ class KafkaBroker:
         self.controller_port = free_port()
         while self.controller_port == self.port:
             self.controller_port = free_port()
-        self.tmp_dir = Path(tempfile.mkdtemp(prefix="eventstore-kafka-", dir=self.base_dir))
-        atexit.register(self.stop)
+        self._write_config()
+        self._format_storage()
+
+    def command(self) -> list[str]:
+        return self._java_argv(_BROKER_JVM_OPTS, "kafka.Kafka", str(self.require_started() / "server.properties"))
+
+    def ready(self) -> bool:
+        """The broker lists itself in a metadata response: it is then unfenced and serving."""
+        assert self.port is not None
+        # Wait for the socket first: librdkafka would log every refused connection to stderr.
+        if self._admin is None:
+            if not port_accepts(self.port):
+                return False
+            self._admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
         try:
-            self._write_config()
-            self._format_storage(java, lib_dir)
-            self._launch(java, lib_dir)
-            self._wait_until_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+            return 1 in self._admin.list_topics(timeout=2).brokers
+        except KafkaException:
+            return False
 
-    def stop(self) -> None:
-        """SIGTERM (the broker shuts down cleanly), SIGKILL after STOP_TIMEOUT_S; delete the temp dir; idempotent."""
-        atexit.unregister(self.stop)
-        tmp_dir, self.tmp_dir = self.tmp_dir, None
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if tmp_dir is not None:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-
-    def __enter__(self) -> KafkaBroker:
-        return self if self.tmp_dir is not None else self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _require_started(self) -> Path:
-        if self.tmp_dir is None:
-            raise RuntimeError("KafkaBroker is not running; call start() first")
-        return self.tmp_dir
+    def started(self) -> None:
+        self._admin = None  # the readiness client is not needed any more
 
     def _write_config(self) -> None:
-        tmp_dir = self._require_started()
+        tmp_dir = self.require_started()
         settings = {
             "process.roles": "broker,controller",
             "node.id": "1",
@@ -272,14 +242,14 @@ class KafkaBroker:
         (tmp_dir / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         (tmp_dir / "log4j2.properties").write_text(_LOG4J2_PROPERTIES)
 
-    def _java_argv(self, java: str, lib_dir: Path, jvm_opts: tuple[str, ...], *main: str) -> list[str]:
-        tmp_dir = self._require_started()
-        return [java, *jvm_opts, f"-Dlog4j2.configurationFile={tmp_dir / 'log4j2.properties'}",
-                "-cp", f"{lib_dir}/*", *main]
+    def _java_argv(self, jvm_opts: tuple[str, ...], *main: str) -> list[str]:
+        tmp_dir = self.require_started()
+        return [self._java, *jvm_opts, f"-Dlog4j2.configurationFile={tmp_dir / 'log4j2.properties'}",
+                "-cp", f"{self._lib_dir}/*", *main]
 
-    def _format_storage(self, java: str, lib_dir: Path) -> None:
-        tmp_dir = self._require_started()
-        argv = self._java_argv(java, lib_dir, _TOOL_JVM_OPTS, "kafka.tools.StorageTool", "format",
+    def _format_storage(self) -> None:
+        tmp_dir = self.require_started()
+        argv = self._java_argv(_TOOL_JVM_OPTS, "kafka.tools.StorageTool", "format",
                                "--cluster-id", _cluster_id(), "--config", str(tmp_dir / "server.properties"))
         result = subprocess.run(argv, cwd=tmp_dir, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S,
                                 stdin=subprocess.DEVNULL)
@@ -288,47 +258,3 @@ class KafkaBroker:
                 f"formatting Kafka storage failed (exit {result.returncode}): {' '.join(argv)}\n"
                 f"--- output (tail) ---\n{_tail(result.stdout + result.stderr)}"
             )
-
-    def _launch(self, java: str, lib_dir: Path) -> None:
-        tmp_dir = self._require_started()
-        argv = self._java_argv(java, lib_dir, _BROKER_JVM_OPTS, "kafka.Kafka", str(tmp_dir / "server.properties"))
-        with open(self.log_path, "wb") as log:
-            self._process = subprocess.Popen(argv, cwd=tmp_dir, stdin=subprocess.DEVNULL, stdout=log,
-                                             stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-
-    def _wait_until_ready(self) -> None:
-        """Poll until the broker lists itself in a metadata response (it is then unfenced and serving)."""
-        assert self._process is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        admin: AdminClient | None = None
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise ServiceUnavailable(
-                    f"Kafka broker exited with {self._process.returncode} during start-up\n"
-                    f"--- broker log (tail) ---\n{log_tail(self.log_path)}"
-                )
-            # Wait for the socket first: librdkafka would log every refused connection to stderr.
-            if admin is None and port_accepts(self.port):
-                admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
-            if admin is not None:
-                try:
-                    if 1 in admin.list_topics(timeout=2).brokers:
-                        return
-                except KafkaException:
-                    pass
-            time.sleep(0.1)
-        raise ServiceUnavailable(
-            f"Kafka broker did not answer on {self.bootstrap_servers} within {START_TIMEOUT_S}s\n"
-            f"--- broker log (tail) ---\n{log_tail(self.log_path)}"
-        )
-
-
-@contextmanager
-def kafka_for_tests() -> Iterator[str]:
-    """Yield bootstrap servers: ``$EVENTSTORE_KAFKA_BOOTSTRAP`` if set, else a broker started for this block."""
-    bootstrap = os.environ.get(BOOTSTRAP_ENV)
-    if bootstrap:
-        yield bootstrap
-        return
-    with KafkaBroker() as broker:
-        yield broker.bootstrap_servers

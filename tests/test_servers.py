@@ -1,4 +1,5 @@
-"""The engine launchers start real servers, hand out working endpoints, and clean up after themselves."""
+"""The engine servers (``eventstore.servers.Server`` and its subclasses) start real processes, hand
+out working endpoints, survive a crash on their data, and clean up after themselves."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import time
 import psycopg
 import pytest
 
-from services import MotoServer, PostgresServer, postgres_for_tests
-from services.base import port_accepts
+from eventstore.dynamodb.server import MotoServer
+from eventstore.plugins import Servers
+from eventstore.postgres.engine import REFERENCE
+from eventstore.postgres.server import PostgresServer
+from eventstore.servers import port_accepts
 
 
 def test_postgres_server_lifecycle() -> None:
@@ -44,10 +48,28 @@ def test_postgres_durable_keeps_defaults_and_applies_settings() -> None:
             assert conn.execute("SHOW work_mem").fetchone() == ("8MB",)
 
 
-def test_postgres_for_tests_prefers_env_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_external_dsn_starts_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("EVENTSTORE_POSTGRES_DSN", "postgresql://someone@db.invalid/x")
-    with postgres_for_tests() as dsn:
+    with Servers(tmp_path) as servers:
+        dsn, settings = REFERENCE.server(servers)
         assert dsn == "postgresql://someone@db.invalid/x"
+        assert settings == {"server": "external (EVENTSTORE_POSTGRES_DSN)"}  # the DSN itself is not recorded
+        assert servers._started == {}
+
+
+def test_a_killed_server_restarts_on_its_data() -> None:
+    """kill() is a crash (SIGKILL, no shutdown); restart() recovers from the same data directory."""
+    with PostgresServer(durable=True) as server:
+        with server.connect(autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (x int)")
+            conn.execute("INSERT INTO t VALUES (1), (2)")
+        server.kill()
+        assert not server.running
+        with pytest.raises(psycopg.OperationalError):
+            server.connect().close()
+        server.restart()
+        with server.connect() as conn:
+            assert conn.execute("SELECT sum(x) FROM t").fetchone() == (3,)
 
 
 def test_moto_server_serves_dynamodb() -> None:
@@ -95,7 +117,7 @@ def test_a_killed_parent_leaves_no_server_behind():
     script = textwrap.dedent(
         """
         import time
-        from services.moto import MotoServer
+        from eventstore.dynamodb.server import MotoServer
         server = MotoServer().start()
         print(server._process.pid, flush=True)
         time.sleep(120)

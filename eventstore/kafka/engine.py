@@ -1,0 +1,79 @@
+"""The Kafka engines: the fenced adapter and its naive (check-then-append) variant, on one broker."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from ..plugins import ComposeService, Deployment, Engine, EnvVar, Servers
+from ..store import EventStore
+from .config import BOOTSTRAP_ENV, SECURITY_ENV
+
+if TYPE_CHECKING:  # the server module needs confluent_kafka, which this module must not import
+    from .server import KafkaBroker
+
+#: What the harness can say about an external broker's release: the Kafka protocol does not reveal it
+#: (ApiVersions lists protocol versions, and no broker config names the release).
+EXTERNAL_VERSION = "unknown (external broker)"
+
+
+class KafkaEngine(Engine):
+    schemes: tuple[str, ...] = ("kafka",)
+    url_form = "kafka://host:port[,host:port]?prefix=NAME&mode=fenced|naive&version=X.Y.Z"
+    env = (
+        EnvVar(BOOTSTRAP_ENV, "bootstrap servers of an existing broker instead of starting a throwaway one"),
+        *(EnvVar(name, f"librdkafka {setting}", secret="PASSWORD" in name) for name, setting in SECURITY_ENV.items()),
+    )
+    packages = ("confluent-kafka",)
+    docs = Path(__file__).with_name("README.md")
+    compose = ComposeService("kafka", 9092, {BOOTSTRAP_ENV: "127.0.0.1:9092"})
+    conformance = "eventstore.kafka.conformance:KafkaConformance"
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.name = "kafka" if mode == "fenced" else f"kafka-{mode}"
+        self.rank = 30 if mode == "fenced" else 31
+        if mode == "fenced":
+            self.description = "Kafka adapter against a throwaway single-node broker (fenced writers: one at a time per prefix)"
+        else:
+            self.description = "Kafka adapter without the writer fence (check-then-append): loses updates under concurrent writers"
+            self.schemes = ()  # its URLs are kafka://...&mode=naive, opened by the same factory
+
+    def open_store(self, url: str) -> EventStore:
+        from .store import KafkaStore
+
+        return KafkaStore.from_url(url)
+
+    def broker(self, servers: Servers) -> tuple[str, str, dict[str, Any]]:
+        """Bootstrap servers, release and settings of the run's broker: ``$EVENTSTORE_KAFKA_BOOTSTRAP``
+        or a throwaway broker, started once per run and shared by both modes."""
+        bootstrap = os.environ.get(BOOTSTRAP_ENV)
+        if bootstrap:
+            return bootstrap, EXTERNAL_VERSION, {"broker": f"external ({BOOTSTRAP_ENV})"}
+        broker = self.throwaway(servers)
+        return broker.bootstrap_servers, broker.version, {"broker": f"throwaway single-node {broker.version} (KRaft)"}
+
+    def throwaway(self, servers: Servers) -> KafkaBroker:
+        """The run's throwaway broker, started on first use."""
+        from .server import KafkaBroker
+
+        return servers.get("kafka", lambda: KafkaBroker(base_dir=servers.workdir).start())
+
+    @contextmanager
+    def deploy(self, servers: Servers) -> Iterator[Deployment]:
+        bootstrap, version, settings = self.broker(servers)
+        options = f"mode={self.mode}&version={quote(version, safe='')}"
+        external = bool(os.environ.get(BOOTSTRAP_ENV))
+        with Deployment(
+            self, lambda label: f"kafka://{bootstrap}?prefix={label}&{options}", settings={**settings, "mode": self.mode},
+            server=None if external else self.throwaway(servers),
+            no_crash_reason=f"external broker ({BOOTSTRAP_ENV}): the run did not start it, so it does not crash it" if external else None,
+        ) as deployment:
+            yield deployment
+
+
+FENCED = KafkaEngine("fenced")
+NAIVE = KafkaEngine("naive")

@@ -1,0 +1,283 @@
+"""Engines are plugins: one package each, found through the ``eventstore.engines`` entry point group.
+
+An engine package holds its store, its capabilities, its server lifecycle (or says that it only
+reaches an external server), its connection settings with their environment variable names, how
+to make a fresh isolated store and remove it again, its conformance test class and its docs page.
+This project registers its own engines exactly as a third party would, in ``pyproject.toml``::
+
+    [project.entry-points."eventstore.engines"]
+    mystore = "mypackage.engine:ENGINE"     # an Engine instance whose name is "mystore"
+
+``open_store(url)`` routes a URL to the engine that declares its scheme; the harness, the notebooks
+and the conformance suite list engines from ``engines()``. Nothing else names a particular engine.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import itertools
+import re
+import secrets
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar, cast
+from urllib.parse import urlsplit
+
+from .errors import InvalidInput
+from .servers import Server, ServiceUnavailable
+from .store import EventStore
+
+ENTRY_POINT_GROUP = "eventstore.engines"
+
+__all__ = [
+    "ComposeService", "Deployment", "ENTRY_POINT_GROUP", "Engine", "EnvVar", "Servers", "ServiceUnavailable",
+    "engine_for_url", "engines", "open_store",
+]
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment variable an engine reads; ``secret`` ones are never recorded or printed."""
+
+    name: str
+    meaning: str
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class ComposeService:
+    """How ``docker-compose.yml`` runs the engine: the service, the port it publishes on
+    127.0.0.1, and what a user exports to point the workbench at it."""
+
+    service: str
+    port: int
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+S = TypeVar("S", bound=Server)
+
+
+class Servers:
+    """The servers of one run, each started at most once and shared by the engines that use it
+    (``postgres`` and ``postgres-naive`` use one PostgreSQL), all stopped by ``close``.
+
+    ``durable=False`` lets engines trade crash safety for speed (tests); benchmarks keep the default.
+    """
+
+    def __init__(self, workdir: str | Path | None = None, *, durable: bool = True) -> None:
+        self._own_dir: tempfile.TemporaryDirectory[str] | None = None
+        if workdir is None:
+            self._own_dir = tempfile.TemporaryDirectory(prefix="eventstore-run-")
+            workdir = self._own_dir.name
+        self.workdir = Path(workdir)
+        self.durable = durable
+        self._started: dict[str, Server | ServiceUnavailable] = {}
+        self._stack = ExitStack()
+
+    def get(self, key: str, start: Callable[[], S]) -> S:
+        """The server ``key``, started by ``start()`` on first use; a failure to start is remembered."""
+        if key not in self._started:
+            try:
+                server = start()
+            except ServiceUnavailable as exc:
+                self._started[key] = exc
+                raise
+            self._stack.callback(server.stop)
+            self._started[key] = server
+        found = self._started[key]
+        if isinstance(found, ServiceUnavailable):
+            raise found
+        return cast(S, found)  # a key always names the server its ``start`` makes
+
+    def close(self) -> None:
+        self._stack.close()
+        self._started.clear()
+        if self._own_dir is not None:
+            self._own_dir.cleanup()
+
+    def __enter__(self) -> Servers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Deployment:
+    """A started (or reached) engine: fresh isolated stores on demand, every one removed at ``close``.
+
+    Parameters:
+        engine: the engine deployed.
+        make_url: the URL of a new store from a unique label of ``[a-z0-9_]`` (a file, schema,
+            table or topic prefix named after it).
+        settings: what the environment record says about this deployment (no secrets).
+        cleanup: called after every store is dropped (removing a temp dir, say).
+        server: the server process this deployment started, which a fault-injection workload may
+            crash and restart on the same data directory (``Server.kill``/``restart``). None when
+            the engine runs inside its client's process (embedded: a crash is the client's), or when
+            ``no_crash_reason`` says why there is nothing the run may crash.
+        no_crash_reason: why this engine cannot be crashed here (a server the run did not start, an
+            emulator that keeps its data in memory), or None.
+    """
+
+    def __init__(
+        self, engine: Engine, make_url: Callable[[str], str], *, settings: Mapping[str, Any] | None = None,
+        cleanup: Callable[[], None] | None = None, server: Server | None = None, no_crash_reason: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.server = server
+        self.no_crash_reason = no_crash_reason
+        self.settings: dict[str, Any] = dict(settings or {})
+        self._make_url = make_url
+        self._cleanup = cleanup
+        self._counter = itertools.count(1)
+        self._token = secrets.token_hex(2)
+        self._created: list[str] = []
+        self._shared: dict[str, EventStore] = {}
+
+    @property
+    def name(self) -> str:
+        return self.engine.name
+
+    @property
+    def cross_process(self) -> bool:
+        """Whether another process can open this deployment's URLs (``memory://`` cannot)."""
+        return self.engine.cross_process
+
+    def new_url(self, label: str) -> str:
+        """The URL of a new, empty, isolated store; ``close`` removes it."""
+        safe = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:24] or "store"
+        url = self._make_url(f"b{self._token}_{safe}_{next(self._counter)}")
+        self._created.append(url)
+        return url
+
+    def release(self, url: str) -> None:
+        """The caller removed the store at ``url`` itself: ``close`` need not drop it."""
+        self._created.remove(url)
+        self._shared.pop(url, None)
+
+    def connect(self, url: str) -> EventStore:
+        """Open ``url``. In-process engines hand every caller the same store (closed here, at
+        ``close``), so writers in several threads see one store, as they would with a server."""
+        if self.cross_process:
+            return self.engine.open_store(url)
+        if url not in self._shared:
+            self._shared[url] = self.engine.open_store(url)
+        return self._shared[url]
+
+    def close(self) -> None:
+        """Drop every store this deployment handed out, then release what it holds.
+
+        Every drop is tried; the first failure is raised afterwards, naming the stores left behind."""
+        failures: list[str] = []
+        created, self._created = self._created, []
+        for url in created:
+            try:
+                store = self._shared.pop(url, None) or self.engine.open_store(url)
+                store.drop()
+            except Exception as exc:  # keep dropping the others; reported below
+                failures.append(f"{_redact(url)}: {type(exc).__name__}: {exc}")
+        for store in self._shared.values():
+            store.close()
+        self._shared.clear()
+        if self._cleanup is not None:
+            self._cleanup()
+        if failures:
+            raise ServiceUnavailable(f"{self.name}: {len(failures)} store(s) could not be removed: " + "; ".join(failures))
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Engine(ABC):
+    """One engine. Subclass it in the engine's package and register an instance as an entry point."""
+
+    #: The registry name (``python -m bench run --engines NAME``); the entry point's name.
+    name: str
+    #: One line for listings and the report.
+    description: str
+    #: URL schemes ``open_store`` routes to this engine (a variant such as a naive mode may declare none).
+    schemes: tuple[str, ...] = ()
+    #: The URL forms, for listings and docs.
+    url_form: ClassVar[str] = ""
+    #: The environment variables the engine reads (connection settings).
+    env: ClassVar[tuple[EnvVar, ...]] = ()
+    #: Distributions whose versions the environment record names (clients, emulators).
+    packages: ClassVar[tuple[str, ...]] = ()
+    #: The engine's docs page.
+    docs: ClassVar[Path | None] = None
+    #: The docker-compose service that runs the real engine, if any.
+    compose: ClassVar[ComposeService | None] = None
+    #: Part of a run that asks for the default engines.
+    default: ClassVar[bool] = True
+    #: Its stores can be opened from another process.
+    cross_process: ClassVar[bool] = True
+    #: Listing order (lower first), then the name.
+    rank: int = 50
+    #: The engine only reaches a server someone else runs (nothing it can start here): where none is
+    #: configured it is "not measured" rather than broken, and its tests skip with the reason.
+    external_only: ClassVar[bool] = False
+    #: ``module:Class`` of the conformance test class (a subclass of ``EventStoreConformance``
+    #: holding the engine's test hooks); the generic test module provides ``make_store``.
+    conformance: ClassVar[str] = "eventstore.testing:EventStoreConformance"
+
+    @abstractmethod
+    def open_store(self, url: str) -> EventStore:
+        """Open the store ``url`` names (one of ``schemes``)."""
+
+    @abstractmethod
+    def deploy(self, servers: Servers) -> AbstractContextManager[Deployment]:
+        """Start the engine's server through ``servers`` (or reach the configured external one) and
+        yield a ``Deployment``; raise ``ServiceUnavailable`` with the reason when that cannot be done."""
+
+    def conformance_class(self) -> type:
+        module, _, name = self.conformance.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+@functools.cache
+def engines() -> dict[str, Engine]:
+    """Every registered engine by name, in listing order."""
+    found: dict[str, Engine] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        engine = entry.load()
+        if not isinstance(engine, Engine):
+            raise TypeError(f"entry point {entry.name} = {entry.value} is a {type(engine).__name__}, not an eventstore Engine")
+        if engine.name != entry.name:
+            raise ValueError(f"entry point {entry.name} = {entry.value} names an engine called {engine.name!r}")
+        if entry.name in found and type(found[entry.name]) is not type(engine):
+            raise ValueError(f"two packages register an engine named {entry.name!r}")
+        found[entry.name] = engine
+    return dict(sorted(found.items(), key=lambda item: (item[1].rank, item[0])))
+
+
+def engine_for_url(url: str) -> Engine:
+    """The engine whose declared scheme ``url`` has."""
+    if not isinstance(url, str) or "://" not in url:
+        raise InvalidInput(f"store URL must look like scheme://..., not {url!r}")
+    scheme = urlsplit(url).scheme.split("+", 1)[0]
+    for engine in engines().values():
+        if scheme in engine.schemes:
+            return engine
+    known = sorted({s for e in engines().values() for s in e.schemes})
+    raise InvalidInput(f"unknown store URL scheme {scheme!r}; known: {', '.join(known)}")
+
+
+def open_store(url: str) -> EventStore:
+    """Open the store a URL names, through the engine that declares its scheme."""
+    return engine_for_url(url).open_store(url)
+
+
+def _redact(url: str) -> str:
+    """A URL without its password, for messages."""
+    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)

@@ -1,0 +1,68 @@
+"""The PostgreSQL engines: the reference and the naive mode, sharing one server and one schema layout."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..plugins import ComposeService, Deployment, Engine, EnvVar, Servers
+from ..store import EventStore
+from .server import DSN_ENV, PostgresServer
+
+
+class PostgresEngine(Engine):
+    schemes: tuple[str, ...] = ("postgresql", "postgres")
+    url_form = "postgresql://user@host:port/db?schema=NAME&mode=reference|naive&pool_size=N (other parameters go to libpq)"
+    env = (EnvVar(DSN_ENV, "use this PostgreSQL server (a libpq URL) instead of starting a throwaway one", secret=True),)
+    packages = ("psycopg", "psycopg-binary", "psycopg-pool")
+    docs = Path(__file__).with_name("README.md")
+    compose = ComposeService("postgres", 5432, {DSN_ENV: "postgresql://postgres:postgres@127.0.0.1:5432/postgres"})
+    conformance = "eventstore.postgres.conformance:PostgresConformance"
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.name = "postgres" if mode == "reference" else f"postgres-{mode}"
+        self.rank = 10 if mode == "reference" else 11
+        if mode == "reference":
+            self.description = "PostgreSQL reference design (gap-safe), throwaway durable server"
+        else:
+            self.description = "PostgreSQL textbook sequence-position design: loses events under concurrent writers"
+            self.schemes = ()  # its URLs are postgresql://...&mode=naive, opened by the same factory
+
+    def open_store(self, url: str) -> EventStore:
+        from .store import PostgresStore
+
+        return PostgresStore.from_url(url)
+
+    def server(self, servers: Servers) -> tuple[str, dict[str, Any]]:
+        """DSN and settings of the run's PostgreSQL: ``$EVENTSTORE_POSTGRES_DSN`` or a throwaway server
+        (durable unless ``servers`` says otherwise), started once per run."""
+        dsn = os.environ.get(DSN_ENV)
+        if dsn:
+            return dsn, {"server": f"external ({DSN_ENV})"}
+        server = self.throwaway(servers)
+        kind = "durable" if servers.durable else "non-durable: fsync off"
+        return server.dsn, {"server": f"throwaway {server.version} ({kind})", **server.settings_summary()}
+
+    def throwaway(self, servers: Servers) -> PostgresServer:
+        """The run's throwaway PostgreSQL, started on first use."""
+        # Its own temp dir, not the run's: the server's OS user must be able to reach it.
+        return servers.get(f"postgres-durable={servers.durable}", lambda: PostgresServer(durable=servers.durable).start())
+
+    @contextmanager
+    def deploy(self, servers: Servers) -> Iterator[Deployment]:
+        dsn, settings = self.server(servers)
+        separator = "&" if "?" in dsn else "?"
+        external = bool(os.environ.get(DSN_ENV))
+        with Deployment(
+            self, lambda label: f"{dsn}{separator}schema={label}&mode={self.mode}", settings={**settings, "mode": self.mode},
+            server=None if external else self.throwaway(servers),
+            no_crash_reason=f"external server ({DSN_ENV}): the run did not start it, so it does not crash it" if external else None,
+        ) as deployment:
+            yield deployment
+
+
+REFERENCE = PostgresEngine("reference")
+NAIVE = PostgresEngine("naive")
