@@ -11,11 +11,12 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .capabilities import Capabilities, EngineInfo
 from .errors import ConcurrencyError, DuplicateEventError, InvalidInput, UnsupportedOperation
 from .events import AppendResult, ExpectedVersion, NewEvent, Position, RecordedEvent, Snapshot, StreamState
+from .subscriptions import Subscription, Wait
 from .validation import (
     MAX_NAME_BYTES,
     PreparedEvent,
@@ -27,9 +28,6 @@ from .validation import (
     encode_json,
     prepare_batch,
 )
-
-if TYPE_CHECKING:
-    from .subscriptions import Subscription
 
 
 class EventStore(ABC):
@@ -144,10 +142,10 @@ class EventStore(ABC):
         transactional checkpoints.
         """
         name = check_identifier(name, "subscription name", MAX_NAME_BYTES)
-        position = self._check_position(position)
-        if position is None:
+        checked = self._check_position(position)
+        if checked is None:
             raise InvalidInput("checkpoint position must not be None")
-        self._save_checkpoint(name, position, tx)
+        self._save_checkpoint(name, checked, tx)
 
     @abstractmethod
     def _load_checkpoint(self, name: str) -> Position | None: ...
@@ -195,26 +193,59 @@ class EventStore(ABC):
 
     # -- subscriptions -------------------------------------------------------------------------
 
-    def subscribe(self, name: str, handler: Callable[..., Any], **options: Any) -> "Subscription":
-        """A named, checkpointed consumer of ``read_all``; see ``Subscription`` for the options."""
-        from .subscriptions import Subscription
-
-        return Subscription(self, name, handler, **options)
+    def subscribe(
+        self,
+        name: str,
+        handler: Callable[..., Any],
+        *,
+        types: Sequence[str] | None = None,
+        categories: Sequence[str] | None = None,
+        batch_size: int = 100,
+        checkpoint_every: int = 100,
+        poll_interval: float = 0.5,
+        transactional: bool = False,
+    ) -> Subscription:
+        """A named, checkpointed consumer of ``read_all``; ``Subscription`` documents the options."""
+        return Subscription(
+            self,
+            name,
+            handler,
+            types=types,
+            categories=categories,
+            batch_size=batch_size,
+            checkpoint_every=checkpoint_every,
+            poll_interval=poll_interval,
+            transactional=transactional,
+        )
 
     @contextmanager
-    def notifications(self) -> Iterator[Callable[[float], None]]:
-        """Yields ``wait(timeout)``, which returns early when new events may have been appended.
+    def notifications(self) -> Iterator[Wait]:
+        """Yields ``wait(timeout)``: True as soon as the engine signals that new events may exist,
+        False when ``timeout`` passed without a signal.
 
-        The default polls: it sleeps the whole timeout. Engines that can push override this.
+        The default has no signal: it sleeps the whole timeout and returns False, so subscribers
+        poll. Engines that can wake a waiter override this.
         """
-        yield time.sleep
+
+        def wait(timeout: float) -> bool:
+            time.sleep(timeout)
+            return False
+
+        yield wait
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  an optional hook: a store holding no connections keeps the no-op
         """Release connections; the store is unusable afterwards."""
 
-    def __enter__(self) -> "EventStore":
+    @abstractmethod
+    def drop(self) -> None:
+        """Delete this store and everything in it (schema, file, tables or topics), then close it.
+
+        The harness and the conformance suite call it for every store they create, so runs against
+        an external server leave nothing behind."""
+
+    def __enter__(self) -> EventStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -246,7 +277,7 @@ def match_retry(
     stream_id: str,
     batch: list[PreparedEvent],
     expected: ExpectedVersion,
-    stored: list[tuple[Any, str, int, Position]],
+    stored: Sequence[tuple[Any, str, int, Position]],
 ) -> AppendResult | None:
     """Decide what stored copies of a batch's ids mean.
 
@@ -261,16 +292,17 @@ def match_retry(
     by_id = {str(row[0]): row for row in stored}
     ids = [str(e.id) for e in batch]
     rows = [by_id.get(i) for i in ids]
-    if all(rows):
-        first = rows[0][2]  # type: ignore[index]
-        same_place = all(r[1] == stream_id and r[2] == first + n for n, r in enumerate(rows))  # type: ignore[index]
+    found = [r for r in rows if r is not None]
+    if len(found) == len(rows):
+        first = found[0][2]
+        same_place = all(r[1] == stream_id and r[2] == first + n for n, r in enumerate(found))
         if isinstance(expected, int) and not isinstance(expected, bool):
             same_place = same_place and first == expected + 1
         elif expected is StreamState.NO_STREAM:
             same_place = same_place and first == 0
         if same_place:
-            return AppendResult(stream_id, first, rows[-1][2], rows[-1][3])  # type: ignore[index]
-    overlap = [i for i, r in zip(ids, rows) if r]
+            return AppendResult(stream_id, first, found[-1][2], found[-1][3])
+    overlap = [i for i, r in zip(ids, rows, strict=True) if r]
     raise DuplicateEventError(
         f"{len(overlap)} of {len(ids)} event ids are already stored, but not as this batch at these "
         f"versions of {stream_id!r}; nothing was written",

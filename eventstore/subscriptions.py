@@ -8,15 +8,42 @@ The data path: ``append`` -> engine -> ``read_all(after=checkpoint)`` -> handler
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 from .errors import InvalidInput, SubscriptionError
 from .events import Position, RecordedEvent
 from .validation import MAX_NAME_BYTES, check_float, check_identifier
 
-if TYPE_CHECKING:
-    from .store import EventStore
+#: ``wait(timeout)``: True when the engine signalled that new events may exist, False on timeout.
+Wait = Callable[[float], bool]
+
+#: The longest a consumer waits in one go: ``stop()`` takes effect within about this long.
+WAIT_SLICE = 0.2
+
+
+class SubscribableStore(Protocol):
+    """What a subscription needs of a store (``EventStore`` provides it); a Protocol, so this module
+    does not import ``store``, which imports this one."""
+
+    def read_all(
+        self,
+        after: Position | None = None,
+        limit: int | None = None,
+        *,
+        types: Sequence[str] | None = None,
+        categories: Sequence[str] | None = None,
+    ) -> list[RecordedEvent]: ...
+
+    def load_checkpoint(self, name: str) -> Position | None: ...
+
+    def save_checkpoint(self, name: str, position: Position, tx: Any = None) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+    def notifications(self) -> AbstractContextManager[Wait]: ...
 
 
 class Subscription:
@@ -30,18 +57,19 @@ class Subscription:
         batch_size: events read per query.
         checkpoint_every: save the checkpoint after this many handled events (and whenever caught
             up); a crash repeats at most this many events.
-        poll_interval: longest wait for new events when the engine does not push notifications.
+        poll_interval: seconds between reads while idle, unless the engine signals new events
+            sooner (see ``EventStore.notifications``).
         transactional: run each batch's handler calls and its checkpoint in one store transaction.
     """
 
     def __init__(
         self,
-        store: "EventStore",
+        store: SubscribableStore,
         name: str,
         handler: Callable[..., Any],
         *,
-        types: list[str] | None = None,
-        categories: list[str] | None = None,
+        types: Sequence[str] | None = None,
+        categories: Sequence[str] | None = None,
         batch_size: int = 100,
         checkpoint_every: int = 100,
         poll_interval: float = 0.5,
@@ -84,15 +112,23 @@ class Subscription:
                 self._checkpoint()  # caught up: a cheap moment to save
                 if until_caught_up:
                     break
-                wait(self.poll_interval)
+                self._idle(wait)
         self._checkpoint()
         return self.handled - start
+
+    def _idle(self, wait: Wait) -> None:
+        """Wait up to ``poll_interval`` for a signal, in slices short enough for ``stop()`` to act."""
+        deadline = time.monotonic() + self.poll_interval
+        while not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or wait(min(left, WAIT_SLICE)):
+                return
 
     def catch_up(self) -> int:
         """Handle everything already visible, then return the number of events handled."""
         return self.run(until_caught_up=True)
 
-    def start(self) -> "Subscription":
+    def start(self) -> Subscription:
         """Run in a background thread; ``stop()`` ends it and ``error`` holds any handler failure."""
         self._stop.clear()
         self._thread = threading.Thread(target=self._run_in_thread, name=f"subscription-{self.name}", daemon=True)

@@ -51,7 +51,7 @@ def check_identifier(value: object, what: str, max_bytes: int) -> str:
         raise InvalidInput(f"{what} must not be empty")
     if _CONTROL.search(value):
         raise InvalidInput(f"{what} {value[:40]!r} contains a NUL or control character")
-    size = len(value.encode("utf-8", errors="strict"))
+    size = len(value) if value.isascii() else len(_utf8(value, what))
     if size > max_bytes:
         raise LimitExceeded(f"{what} is {size} bytes; the limit is {max_bytes}", limit=max_bytes, actual=size)
     return value
@@ -93,8 +93,34 @@ def _refuse(obj: object) -> None:
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_refuse, ensure_ascii=False)
 
 
+def _utf8(text: str, what: str) -> bytes:
+    """``text`` in UTF-8; a lone surrogate (``'\\ud800'``) has no encoding and is refused."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} contains a lone surrogate {text[exc.start]!r}, which has no UTF-8 encoding") from None
+
+
+def _check_keys(value: dict[Any, Any], where: str) -> None:
+    """Refuse non-string object keys: the encoder would silently store ``{1: 'a'}`` as ``{"1": "a"}``,
+    so the event read back would differ from the one appended. Called after encoding succeeded, so
+    the value has no cycles."""
+    pending: list[Any] = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if not isinstance(key, str):
+                    raise InvalidInput(f"{where} has the key {key!r} of type {type(key).__name__}; JSON object keys are strings")
+                if isinstance(item, (dict, list, tuple)):
+                    pending.append(item)
+        else:
+            pending.extend(item for item in node if isinstance(item, (dict, list, tuple)))
+
+
 def encode_json(value: object, where: str) -> str:
-    """Strict JSON: no NaN or Infinity, no NUL, only JSON types; the text every backend stores."""
+    """Strict JSON: no NaN or Infinity, no NUL, no lone surrogate, string keys, only JSON types;
+    the text every backend stores."""
     if not isinstance(value, dict):
         raise InvalidInput(f"{where} must be a dict, not {type(value).__name__}")
 
@@ -104,6 +130,9 @@ def encode_json(value: object, where: str) -> str:
         raise InvalidInput(f"{where} is not JSON-serialisable: {exc}") from None
     if "\\u0000" in text and _ESCAPED_NUL.search(text):
         raise InvalidInput(f"{where} contains a NUL character, which JSON stores such as PostgreSQL refuse")
+    if not text.isascii():
+        _utf8(text, where)
+    _check_keys(value, where)
     return text
 
 

@@ -30,6 +30,8 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import sql
 
+from .schema import scalar
+
 QUIET = 0.1
 LINGER = 1.0
 LINGER_POLL = 0.01
@@ -155,13 +157,14 @@ class Notifier:
 
 
 @contextmanager
-def listen(conn: psycopg.Connection, channel: str) -> Iterator[Callable[[float], None]]:
+def listen(conn: psycopg.Connection, channel: str) -> Iterator[Callable[[float], bool]]:
     """The listener's end on ``conn`` (autocommit, used for nothing else): yields ``wait(timeout)``,
-    which returns early when new events may have been committed."""
+    True as soon as new events may have been committed (a NOTIFY, or while lingering a changed
+    snapshot), False when ``timeout`` passed without either."""
     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
 
     def snapshot() -> str:
-        return conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]  # type: ignore[index]
+        return scalar(conn.execute("SELECT pg_current_snapshot()::text"))
 
     def notified(timeout: float) -> bool:
         return any(True for _ in conn.notifies(timeout=timeout, stop_after=1))
@@ -169,7 +172,7 @@ def listen(conn: psycopg.Connection, channel: str) -> Iterator[Callable[[float],
     last = snapshot()
     linger_until = time.monotonic() + LINGER  # a writer may have been busy before we started
 
-    def wait(timeout: float) -> None:
+    def wait(timeout: float) -> bool:
         nonlocal last, linger_until
         deadline = time.monotonic() + timeout
         while (now := time.monotonic()) < deadline:
@@ -180,6 +183,7 @@ def listen(conn: psycopg.Connection, channel: str) -> Iterator[Callable[[float],
             current = snapshot()
             if woke or current != last:
                 last, linger_until = current, time.monotonic() + LINGER
-                return
+                return True
+        return False
 
     yield wait

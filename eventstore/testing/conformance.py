@@ -5,14 +5,19 @@
             return MyStore(...)          # a fresh, empty store for each test
 
 Tests skip only what the backend's ``capabilities`` declare missing, and say so in the skip
-reason, so a run's output shows exactly which guarantees a backend lacks.
+reason, so a run's output shows exactly which guarantees a backend lacks. Every declared capability
+is tested (``CAPABILITY_TESTS`` names the tests of each). Two capabilities need the engine's help to
+be checked at all: a backend that declares them overrides the hooks ``category_read_work`` and
+``transactional_setup`` / ``transactional_write`` / ``transactional_values``.
 """
 from __future__ import annotations
 
+import collections
 import threading
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,7 +33,43 @@ from ..errors import (
 )
 from ..events import NewEvent, RecordedEvent, Snapshot, StreamState
 from ..store import EventStore
+from ..validation import PreparedEvent
 from .model import ModelStore
+
+#: Each ``Capabilities`` field and the suite's tests that check it when a backend declares it.
+CAPABILITY_TESTS: dict[str, tuple[str, ...]] = {
+    "optimistic_concurrency": (
+        "test_no_stream_on_existing_stream_conflicts",
+        "test_exists_on_missing_stream_conflicts",
+        "test_exact_version",
+        "test_concurrent_writers_lose_no_update",
+        "test_execute_retries_on_conflict",
+    ),
+    "idempotent_append": (
+        "test_exact_retry_returns_original_result",
+        "test_retry_of_a_later_batch_with_its_expected_version",
+        "test_partial_overlap_is_an_error_and_writes_nothing",
+        "test_event_id_reused_in_another_stream_is_an_error",
+    ),
+    "atomic_batch": (
+        "test_a_batch_the_engine_refuses_part_way_writes_nothing",
+        "test_readers_never_see_part_of_a_batch",
+    ),
+    "global_order": ("test_read_all_order_cursor_and_limit",),
+    "gap_safe_global_order": ("test_a_reader_following_racing_writers_skips_nothing",),
+    "indexed_category_reads": ("test_category_reads_do_not_grow_with_other_categories",),
+    "push_notifications": ("test_the_engine_wakes_an_idle_subscriber",),
+    "transactional_checkpoints": ("test_transactional_handler_writes_and_checkpoint_commit_together",),
+    "snapshots": (
+        "test_snapshot_round_trip_and_schema_filter",
+        "test_repository_snapshots_every_n_and_replays_only_the_tail",
+        "test_batch_crossing_a_snapshot_boundary",
+        "test_stale_schema_snapshots_are_ignored",
+    ),
+    "max_batch_events": ("test_declared_batch_limit",),
+    "max_batch_bytes": ("test_declared_batch_byte_limit",),
+    "max_event_bytes": ("test_declared_event_size_limit",),
+}
 
 
 def stream(category: str = "Order") -> str:
@@ -37,6 +78,12 @@ def stream(category: str = "Order") -> str:
 
 def events(n: int, type: str = "Happened", **data: Any) -> list[NewEvent]:
     return [NewEvent(type, {"n": i, **data}) for i in range(n)]
+
+
+def sized_event(size: int) -> NewEvent:
+    """An event whose validated size (``PreparedEvent.size``, what limits count) is exactly ``size``."""
+    empty = PreparedEvent(uuid.uuid4(), "Sized", {}, {}, '{"pad":""}', "{}").size
+    return NewEvent("Sized", {"pad": "x" * (size - empty)})
 
 
 class Counter(Aggregate):
@@ -71,6 +118,9 @@ class EventStoreConformance:
     property_examples: int = 40
     #: Seconds a live subscriber may take to see an append.
     live_timeout: float = 10.0
+    #: Seconds a caught-up subscriber is left alone before the push test appends: long enough for
+    #: it to be parked on the engine's signal rather than in any short-lived fallback polling.
+    push_idle_seconds: float = 0.5
 
     def make_store(self) -> EventStore:
         raise NotImplementedError
@@ -91,6 +141,40 @@ class EventStoreConformance:
         missing = [c for c in capabilities if not getattr(store.capabilities, c)]
         if missing:
             pytest.skip(f"{store.engine.backend} ({store.engine.mode} mode) declares no {', '.join(missing)}")
+
+    @staticmethod
+    def require_limit(store: EventStore, name: str) -> int:
+        """The declared limit ``name`` (a ``Capabilities`` field); skips when it is unbounded."""
+        limit: int | None = getattr(store.capabilities, name)
+        if limit is None:
+            pytest.skip(f"{store.engine.backend} ({store.engine.mode} mode) declares no {name}")
+        return limit
+
+    # -- hooks: how a backend lets the suite check what only its engine can show ----------------
+
+    def category_read_work(self, store: EventStore, read: Callable[[], object]) -> int:
+        """Work the engine does while ``read()`` runs, as the engine counts it (rows or items
+        examined, VM steps): the test of ``indexed_category_reads`` checks it does not grow with
+        other categories' events. Backends declaring that capability override this."""
+        pytest.fail(
+            f"{store.engine.backend} declares indexed_category_reads, but its conformance class does not "
+            f"override category_read_work(), so the suite has no way to check it"
+        )
+
+    def transactional_setup(self, store: EventStore) -> None:
+        """Create where ``transactional_write`` writes (for example a projection table)."""
+        pytest.fail(
+            f"{store.engine.backend} declares transactional_checkpoints, but its conformance class does not "
+            f"override transactional_setup(), transactional_write() and transactional_values()"
+        )
+
+    def transactional_write(self, tx: Any, value: int) -> None:
+        """Write ``value`` inside ``tx``, the handle ``store.transaction()`` yields."""
+        pytest.fail("the conformance class does not override transactional_write()")
+
+    def transactional_values(self, store: EventStore) -> list[int]:
+        """Every value ``transactional_write`` committed, in the order written."""
+        pytest.fail("the conformance class does not override transactional_values()")
 
     # -- expected version ----------------------------------------------------------------------
 
@@ -211,6 +295,66 @@ class EventStoreConformance:
             store.append(other, batch)
         assert store.read_stream(other) == []
 
+    # -- atomic batches ------------------------------------------------------------------------
+
+    def test_a_batch_the_engine_refuses_part_way_writes_nothing(self, store: EventStore) -> None:
+        """The third of four events reuses an id stored in another stream: validation cannot know,
+        only the id check inside the backend's atomic step refuses it (in PostgreSQL, the unique
+        index after two rows went in). Refusing it with ``DuplicateEventError`` is
+        idempotent_append's promise; writing none of it is atomic_batch's."""
+        self.require(store, "atomic_batch", "idempotent_append")
+        taken = events(1)
+        store.append(stream(), taken)
+        before = store.read_all()
+        s = stream()
+        batch = [*events(2), NewEvent("Happened", {"n": 2}, id=taken[0].id), *events(1)]
+        with pytest.raises(DuplicateEventError) as info:
+            store.append(s, batch)
+        assert info.value.event_ids == [str(taken[0].id)]
+        assert store.read_stream(s) == []
+        assert store.read_all() == before
+        assert store.append(s, events(4)).last_version == 3  # nothing of the batch holds its versions
+
+    def test_readers_never_see_part_of_a_batch(self, store: EventStore) -> None:
+        """A reader polling read_all while batches are appended sees each batch whole or not at all."""
+        self.require(store, "atomic_batch", "global_order")
+        batches, size = 20, 5
+        done = threading.Event()
+        read_since_append = threading.Event()
+        partial: list[dict[int, int]] = []
+        reads: list[int] = []
+        errors: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                while True:
+                    finished = done.is_set()  # read once more after the writer stops
+                    counts = collections.Counter(e.data["batch"] for e in store.read_all(types=["Part"]))
+                    reads.append(sum(counts.values()))
+                    if any(n != size for n in counts.values()):
+                        partial.append(dict(counts))
+                    read_since_append.set()
+                    if finished:
+                        return
+            except BaseException as exc:
+                errors.append(exc)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            for k in range(batches):
+                if not read_since_append.wait(self.live_timeout):  # the reader runs between appends too
+                    break  # it died: its error is asserted below
+                read_since_append.clear()
+                store.append(stream("Atomic"), [NewEvent("Part", {"batch": k, "n": i}) for i in range(size)])
+        finally:
+            done.set()
+            reader.join(60)
+        assert errors == []
+        assert partial == [], f"the reader saw part of a batch: {partial[0]} ({size} events per batch)"
+        assert reads[-1] == batches * size
+        assert len(set(reads)) > 2, "the reader never ran while batches were appended; nothing was checked"
+
     # -- bad input -----------------------------------------------------------------------------
 
     BAD_APPENDS: list[tuple[str, Any, Any, Any]] = [
@@ -223,11 +367,19 @@ class EventStoreConformance:
         ("not an event", None, lambda: [{"type": "T"}], StreamState.ANY),
         ("non-JSON data", None, lambda: [NewEvent("T", {"when": object()})], StreamState.ANY),
         ("NaN in data", None, lambda: [NewEvent("T", {"x": float("nan")})], StreamState.ANY),
-        ("data not a dict", None, lambda: [NewEvent("T", [1, 2])], StreamState.ANY),  # type: ignore[arg-type]
+        ("data not a dict", None, lambda: [NewEvent("T", [1, 2])], StreamState.ANY),  # type: ignore[arg-type]  # deliberately invalid
         ("NUL in data", None, lambda: [NewEvent("T", {"x": "a\x00b"})], StreamState.ANY),
         ("NUL in type", None, lambda: [NewEvent("T\x00", {})], StreamState.ANY),
         ("empty type", None, lambda: [NewEvent("", {})], StreamState.ANY),
         ("non-JSON metadata", None, lambda: [NewEvent("T", {}, {"x": {1, 2}})], StreamState.ANY),
+        ("lone surrogate in stream id", "Order-\ud800", lambda: events(1), StreamState.ANY),
+        ("lone surrogate in type", None, lambda: [NewEvent("T\udfff", {})], StreamState.ANY),
+        ("lone surrogate in data", None, lambda: [NewEvent("T", {"x": ["ok", "a\ud800"]})], StreamState.ANY),
+        ("lone surrogate in a data key", None, lambda: [NewEvent("T", {"\udc00": 1})], StreamState.ANY),
+        ("lone surrogate in metadata", None, lambda: [NewEvent("T", {}, {"trace": "\ud800"})], StreamState.ANY),
+        ("int key in data", None, lambda: [NewEvent("T", {1: "a"})], StreamState.ANY),  # type: ignore[dict-item]  # deliberately invalid
+        ("nested non-string key in data", None, lambda: [NewEvent("T", {"x": [{"y": {None: 1}}]})], StreamState.ANY),
+        ("non-string key in metadata", None, lambda: [NewEvent("T", {}, {2.5: "a"})], StreamState.ANY),  # type: ignore[dict-item]  # deliberately invalid
         ("duplicate ids in one batch", None, lambda: (lambda i: [NewEvent("T", {}, id=i), NewEvent("T", {}, id=i)])(uuid.uuid4()), StreamState.ANY),
         ("negative expected version", None, lambda: events(1), -1),
         ("bool expected version", None, lambda: events(1), True),
@@ -247,21 +399,44 @@ class EventStoreConformance:
 
     def test_event_id_must_be_a_uuid(self) -> None:
         with pytest.raises(InvalidInput):
-            NewEvent("T", {}, id="not-a-uuid")  # type: ignore[arg-type]
-        assert isinstance(NewEvent("T", {}, id=str(uuid.uuid4())).id, uuid.UUID)  # type: ignore[arg-type]
+            NewEvent("T", {}, id="not-a-uuid")  # type: ignore[arg-type]  # deliberately invalid
+        assert isinstance(NewEvent("T", {}, id=str(uuid.uuid4())).id, uuid.UUID)  # type: ignore[arg-type]  # a str id is accepted and converted
 
     def test_bad_read_arguments_are_refused(self, store: EventStore) -> None:
         for call in (
             lambda: store.read_stream("s", from_version=-1),
             lambda: store.read_stream("s", limit=-1),
             lambda: store.read_stream(""),
-            lambda: store.read_all(after="abc"),  # type: ignore[arg-type]
+            lambda: store.read_all(after="abc"),  # type: ignore[arg-type]  # deliberately invalid
             lambda: store.read_all(types="Happened"),
             lambda: store.read_category(""),
             lambda: store.load_checkpoint(""),
+            lambda: store.read_stream("Order-\ud800"),
+            lambda: store.read_category("\ud800"),
+            lambda: store.read_all(types=["T\ud800"]),
+            lambda: store.load_checkpoint("\ud800"),
+            lambda: store.subscribe("\ud800", lambda e: None),
         ):
             with pytest.raises(InvalidInput):
                 call()
+
+    BAD_SNAPSHOTS: list[tuple[str, Any, Any]] = [
+        ("lone surrogate in stream id", "Counter-\ud800", {"total": 1}),
+        ("lone surrogate in state", None, {"total": 1, "name": "\ud800"}),
+        ("int key in state", None, {1: "a"}),
+        ("nested non-string key in state", None, {"items": [{"ok": 1}, {"id": {False: "x"}}]}),
+        ("NaN in state", None, {"total": float("nan")}),
+    ]
+
+    @pytest.mark.parametrize("case", BAD_SNAPSHOTS, ids=[c[0] for c in BAD_SNAPSHOTS])
+    def test_bad_snapshots_are_refused(self, store: EventStore, case: tuple) -> None:
+        self.require(store, "snapshots")
+        _, stream_id, state = case
+        s = stream_id or stream("Counter")
+        with pytest.raises(InvalidInput):
+            store.save_snapshot(Snapshot(s, 0, state))
+        if stream_id is None:
+            assert store.load_snapshot(s) is None
 
     def test_injection_strings_are_stored_verbatim(self, store: EventStore) -> None:
         hostile = "Order-x'); DROP TABLE events; --"
@@ -281,9 +456,7 @@ class EventStoreConformance:
         assert (e.type, e.data, e.metadata, e.category) == ("Créé", data, {"trace": "ß"}, "Bestellung")
 
     def test_declared_batch_limit(self, store: EventStore) -> None:
-        limit = store.capabilities.max_batch_events
-        if limit is None:
-            pytest.skip(f"{store.engine.backend} ({store.engine.mode} mode) declares no batch limit")
+        limit = self.require_limit(store, "max_batch_events")
         s = stream()
         with pytest.raises(LimitExceeded) as info:
             store.append(s, events(limit + 1))
@@ -292,13 +465,30 @@ class EventStoreConformance:
         assert store.append(s, events(limit)).last_version == limit - 1
 
     def test_declared_event_size_limit(self, store: EventStore) -> None:
-        limit = store.capabilities.max_event_bytes
-        if limit is None:
-            pytest.skip(f"{store.engine.backend} ({store.engine.mode} mode) declares no event size limit")
+        limit = self.require_limit(store, "max_event_bytes")
         s = stream()
-        with pytest.raises(LimitExceeded):
+        with pytest.raises(LimitExceeded) as info:
             store.append(s, [NewEvent("Big", {"blob": "x" * (limit + 1)})])
+        assert info.value.limit == limit and info.value.actual > limit
         assert store.read_stream(s) == []
+
+    def test_declared_batch_byte_limit(self, store: EventStore) -> None:
+        """Events each within max_event_bytes and few enough for max_batch_events, but too many
+        bytes together: refused whole. As many events of exactly the limit in total are stored."""
+        limit = self.require_limit(store, "max_batch_bytes")
+        each = min(store.capabilities.max_event_bytes or limit, limit // 2 + 1)
+        count = limit // each + 1  # count * each > limit
+        most = store.capabilities.max_batch_events
+        if most is not None and count > most:
+            pytest.fail(f"max_batch_bytes={limit} cannot be reached within max_batch_events={most}: the declared byte limit is meaningless")
+        s = stream()
+        with pytest.raises(LimitExceeded) as info:
+            store.append(s, [sized_event(each) for _ in range(count)])
+        assert (info.value.limit, info.value.actual) == (limit, count * each)
+        assert store.read_stream(s) == []
+        fitting = [sized_event(limit // count + (i < limit % count)) for i in range(count)]  # exactly the limit
+        assert store.append(s, fitting).last_version == count - 1
+        assert [len(e.data["pad"]) for e in store.read_stream(s)] == [len(e.data["pad"]) for e in fitting]
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -401,6 +591,26 @@ class EventStoreConformance:
         first_paid = store.read_all(types=["Paid"], limit=1)
         assert [e.stream_id for e in store.read_all(after=first_paid[0].position, types=["Paid"])] == [c]
 
+    def test_category_reads_do_not_grow_with_other_categories(self, store: EventStore) -> None:
+        """The engine's own count of the work a category read does stays put when 300 events of
+        other categories are added: the read uses an index, not a scan."""
+        self.require(store, "indexed_category_reads")
+        for _ in range(3):
+            store.append(stream("Wanted"), events(1))
+            store.append(stream("Other"), events(2))
+
+        def read() -> list[RecordedEvent]:
+            return store.read_category("Wanted")
+
+        wanted = read()
+        before = self.category_read_work(store, read)
+        assert before > 0, "category_read_work() counted no work: it does not observe the engine"
+        for i in range(15):
+            store.append(stream(f"Other{i % 3}"), events(20))
+        after = self.category_read_work(store, read)
+        assert read() == wanted
+        assert after <= 2 * before + 10, f"the category read's work grew from {before} to {after} with 300 events of other categories"
+
     def test_read_category(self, store: EventStore) -> None:
         orders = [stream("Order") for _ in range(3)]
         for s in orders:
@@ -453,6 +663,69 @@ class EventStoreConformance:
         assert sub.error is None
         assert [e.position for e in seen] == [e.position for e in store.read_all()]
         assert store.load_checkpoint("live") == seen[-1].position
+
+    def test_the_engine_wakes_an_idle_subscriber(self, store: EventStore) -> None:
+        """A subscriber that would poll only every 60 s gets a new event within live_timeout: only
+        the engine's signal can have woken it."""
+        self.require(store, "push_notifications")
+        store.append(stream(), events(1))
+        seen: list[RecordedEvent] = []
+        arrived = threading.Event()
+
+        def handler(e: RecordedEvent) -> None:
+            seen.append(e)
+            if len(seen) == 2:
+                arrived.set()
+
+        sub = store.subscribe("pushed", handler, poll_interval=60).start()
+        try:
+            deadline = time.monotonic() + self.live_timeout
+            while not seen and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert seen, "the subscriber did not catch up"
+            time.sleep(self.push_idle_seconds)
+            store.append(stream(), events(1))
+            assert arrived.wait(self.live_timeout), f"no wake-up within {self.live_timeout} s of the append"
+        finally:
+            sub.stop()
+        assert sub.error is None
+        assert [e.position for e in seen] == [e.position for e in store.read_all()]
+
+    def test_stop_returns_promptly_whatever_the_poll_interval(self, store: EventStore) -> None:
+        sub = store.subscribe("idle", lambda e: None, poll_interval=60).start()
+        time.sleep(0.5)  # caught up and waiting
+        started = time.monotonic()
+        sub.stop()
+        assert time.monotonic() - started < 2.0
+        assert sub.error is None
+
+    def test_transactional_handler_writes_and_checkpoint_commit_together(self, store: EventStore) -> None:
+        """A failing handler leaves neither its writes nor a checkpoint behind; resumed consumers
+        then write each value exactly once and checkpoint the last position."""
+        self.require(store, "transactional_checkpoints")
+        self.transactional_setup(store)
+        store.append(stream(), events(4))
+        fail_at = {2, 3}  # the first run fails at n=2, the second at n=3
+
+        def handler(e: RecordedEvent, tx: Any) -> None:
+            self.transactional_write(tx, e.data["n"])
+            if e.data["n"] in fail_at:
+                fail_at.discard(e.data["n"])
+                raise RuntimeError("boom")
+
+        with pytest.raises(SubscriptionError) as info:
+            store.subscribe("tx", handler, transactional=True).catch_up()
+        assert isinstance(info.value.__cause__, RuntimeError)
+        assert self.transactional_values(store) == []
+        assert store.load_checkpoint("tx") is None
+        everything = store.read_all()
+        with pytest.raises(SubscriptionError):  # batches of 2: the first commits, the second fails
+            store.subscribe("tx", handler, transactional=True, batch_size=2).catch_up()
+        assert self.transactional_values(store) == [0, 1]
+        assert store.load_checkpoint("tx") == everything[1].position
+        assert store.subscribe("tx", handler, transactional=True, batch_size=2).catch_up() == 2
+        assert self.transactional_values(store) == [0, 1, 2, 3]
+        assert store.load_checkpoint("tx") == everything[-1].position
 
     def test_handler_error_stops_before_the_failed_event(self, store: EventStore) -> None:
         store.append(stream(), events(6))
@@ -509,8 +782,10 @@ class EventStoreConformance:
         store.save_snapshot(Snapshot(s, 19, {"total": 2}, schema_version=1))
         store.save_snapshot(Snapshot(s, 29, {"total": 3, "v2": True}, schema_version=2))
         newest = store.load_snapshot(s)
+        assert newest is not None
         assert (newest.version, newest.state, newest.schema_version) == (29, {"total": 3, "v2": True}, 2)
         v1 = store.load_snapshot(s, schema_version=1)
+        assert v1 is not None
         assert (v1.version, v1.state) == (19, {"total": 2})
         assert store.load_snapshot(s, schema_version=3) is None
         store.delete_snapshots(s)
@@ -519,14 +794,16 @@ class EventStoreConformance:
     def test_repository_snapshots_every_n_and_replays_only_the_tail(self, store: EventStore) -> None:
         self.require(store, "snapshots")
         repo = Repository(store, Counter, snapshot_every=10)
-        for i in range(25):
+        for _ in range(25):
             execute(repo, "c1", lambda c: [NewEvent("Added", {"by": 2})])
         counter = repo.load("c1")
         assert (counter.total, counter.version) == (50, 24)
+        assert repo.last_load is not None
         assert repo.last_load.snapshot_version == 19
         assert repo.last_load.events_replayed == 5
         store.delete_snapshots()  # a snapshot is a cache: dropping all changes no result
         again = repo.load("c1")
+        assert repo.last_load is not None
         assert (again.total, again.version, repo.last_load.events_replayed) == (50, 24, 25)
 
     def test_batch_crossing_a_snapshot_boundary(self, store: EventStore) -> None:
@@ -534,7 +811,9 @@ class EventStoreConformance:
         repo = Repository(store, Counter, snapshot_every=10)
         execute(repo, "c2", lambda c: [NewEvent("Added", {"by": 1}) for _ in range(8)])
         execute(repo, "c2", lambda c: [NewEvent("Added", {"by": 1}) for _ in range(5)])
-        assert store.load_snapshot("Counter-c2").version == 12
+        snapshot = store.load_snapshot("Counter-c2")
+        assert snapshot is not None
+        assert snapshot.version == 12
         assert repo.load("c2").total == 13
 
     def test_stale_schema_snapshots_are_ignored(self, store: EventStore) -> None:
@@ -549,15 +828,17 @@ class EventStoreConformance:
 
         v2 = Repository(store, CounterV2, snapshot_every=5)
         assert v2.load("c3").total == 7
+        assert v2.last_load is not None
         assert v2.last_load.snapshot_version is None
         assert repo.load("c3").total == 7  # schema 1 still uses its own snapshot at version 4
+        assert repo.last_load is not None
         assert repo.last_load.snapshot_version == 4
 
     def test_execute_retries_on_conflict(self, store: EventStore) -> None:
         self.require(store, "optimistic_concurrency")
         repo = Repository(store, Counter, snapshot_every=0)
         execute(repo, "c4", lambda c: [NewEvent("Added", {"by": 1})])
-        interfered = []
+        interfered: list[bool] = []
 
         def decide(c: Counter) -> list[NewEvent]:
             if not interfered:  # another writer sneaks in between load and append
@@ -596,10 +877,10 @@ class EventStoreConformance:
                     _, s, batch_ids, expected = op
                     s = f"{s}{run}"
                     batch = [NewEvent("T", {"i": str(i)}, id=uuid.uuid5(i, run)) for i in batch_ids]
-                    want = _outcome(lambda: model.append(s, batch, expected))
-                    got = _outcome(lambda: store.append(s, batch, expected))
+                    want = _outcome(model.append, s, batch, expected)
+                    got = _outcome(store.append, s, batch, expected)
                     if not caps.idempotent_append and isinstance(want, type) and want is DuplicateEventError:
-                        continue
+                        return  # an undeclared outcome: the engine may store it, and the histories part here
                     assert _comparable(got) == _comparable(want), op
                 else:
                     _, s, start, limit, backwards = op
@@ -614,9 +895,9 @@ class EventStoreConformance:
         check()
 
 
-def _outcome(call: Any) -> Any:
+def _outcome(call: Callable[..., Any], *args: Any) -> Any:
     try:
-        return call()
+        return call(*args)
     except (ConcurrencyError, DuplicateEventError, InvalidInput) as exc:
         return type(exc)
 

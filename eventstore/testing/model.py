@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConcurrencyError, DuplicateEventError
-from ..events import AppendResult, NewEvent, StreamState
+from ..events import NewEvent, StreamState
 from ..validation import check_expected_version
 
 
@@ -21,12 +21,21 @@ class ModelEvent:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class ModelResult:
+    """An append's result as the model gives it: versions only (it has no global positions)."""
+
+    stream_id: str
+    first_version: int
+    last_version: int
+
+
 class ModelStore:
     def __init__(self) -> None:
         self.streams: dict[str, list[ModelEvent]] = {}
         self.where: dict[Any, ModelEvent] = {}
 
-    def append(self, stream_id: str, batch: list[NewEvent], expected: Any) -> AppendResult:
+    def append(self, stream_id: str, batch: list[NewEvent], expected: Any) -> ModelResult:
         expected = check_expected_version(expected)
         known = [self.where.get(e.id) for e in batch]
         if any(known):
@@ -39,7 +48,7 @@ class ModelStore:
                 else True
             )
             if whole and consecutive and placed:
-                return AppendResult(stream_id, versions[0], versions[-1], None)  # type: ignore[arg-type]
+                return ModelResult(stream_id, versions[0], versions[-1])
             raise DuplicateEventError("overlap", event_ids=[])
         stream = self.streams.setdefault(stream_id, [])
         current = len(stream) - 1 if stream else None
@@ -57,7 +66,7 @@ class ModelStore:
             recorded = ModelEvent(e.id, stream_id, len(stream), e.data)
             stream.append(recorded)
             self.where[e.id] = recorded
-        return AppendResult(stream_id, len(stream) - len(batch), len(stream) - 1, None)  # type: ignore[arg-type]
+        return ModelResult(stream_id, len(stream) - len(batch), len(stream) - 1)
 
     def read_stream(self, stream_id: str, start: int = 0, limit: int | None = None, backwards: bool = False) -> list[ModelEvent]:
         stream = self.streams.get(stream_id, [])
