@@ -1,8 +1,9 @@
 """``python -m bench``: a thin command line over ``bench.runner``, ``bench.report`` and ``bench.checks``.
 
     python -m bench engines [--engines NAMES] [--no-start]
-    python -m bench run WORKLOAD|all [--engines NAMES] [--results-dir DIR] [--run-id ID] [--params YAML] [--set NAME=VALUE ...]
-    python -m bench report [--params YAML] [--results ROOT] [--engines NAMES] [--notebooks a,b]
+    python -m bench params WORKLOAD      each parameter with its type, default and meaning
+    python -m bench run WORKLOAD|all [--engines NAMES] [--results-dir DIR] [--run-id ID] [--profile P] [--params YAML] [--set NAME=VALUE ...]
+    python -m bench report [--profile decision|quick] [--params YAML] [--results ROOT] [--engines NAMES] [--notebooks a,b]
     python -m bench check DIR            validate a results directory's records and its correctness rules
     python -m bench schema               print the record JSON schemas
 """
@@ -11,11 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
 
-import yaml
+from .workloads.params import ParameterError, Params
 
 
 def _engines(args: argparse.Namespace) -> int:
@@ -24,44 +23,72 @@ def _engines(args: argparse.Namespace) -> int:
     names = engines.resolve(args.engines)
     if args.no_start:
         for name in names:
-            e = engines.ENGINES[name]
+            e = engines.engines()[name]
             print(f"{name:<15} {'default' if e.default else 'optional':<9} {e.description}")
+            print(f"{'':<15} URL: {e.url_form}")
+            for var in e.env:
+                print(f"{'':<15} ${var.name}: {var.meaning}")
+            if e.docs is not None:
+                print(f"{'':<15} docs: {e.docs}")
         return 0
-    with tempfile.TemporaryDirectory(prefix="bench-engines-") as tmp:
-        services = engines.Services(Path(tmp))
-        try:
-            for name in names:
-                try:
-                    with engines.started(name, services) as handle:
-                        info, caps, _ = engines.probe(handle)
-                    label = f"{info.engine} {info.version}" + (" [emulator]" if info.emulator else "") + f", mode {info.mode}"
-                    print(f"{name:<15} available      {label}", flush=True)
-                except engines.NotMeasured as exc:
-                    print(f"{name:<15} not measured   {exc}", flush=True)
-        finally:
-            services.close()
+    with engines.Servers() as servers:
+        for name in names:
+            try:
+                with engines.started(name, servers) as deployment:
+                    info, _, _ = engines.probe(deployment)
+                label = f"{info.engine} {info.version}" + (" [emulator]" if info.emulator else "") + f", mode {info.mode}"
+                print(f"{name:<15} available      {label}", flush=True)
+            except engines.NotMeasured as exc:
+                print(f"{name:<15} not measured   {exc}", flush=True)
     return 0
 
 
-def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
+def _params(args: argparse.Namespace) -> int:
+    from .workloads import WORKLOADS, parameters_cell
+
+    print(f"# {WORKLOADS[args.workload].title}: the parameters cell of notebooks/{args.workload}.ipynb (papermill -p NAME VALUE).")
+    print("# With `python -m bench run`: the run options are --run-id, --results-dir, --engines, --no-progress, --profile;")
+    print("# every other parameter is --set NAME=VALUE.")
+    print(parameters_cell(args.workload))
+    return 0
 
 
-def _workload_params(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    from .report import load_params
+def _workload_params(names: list[str], args: argparse.Namespace) -> dict[str, Params]:
+    """Each workload's parameters from ``--params`` and ``--set``, checked before anything runs. A name
+    under ``all:`` or in ``--set`` goes to every workload that declares it; a name no workload
+    declares is refused, and so is a value of the wrong type."""
+    from .report import load_params, profile_params
     from .workloads import WORKLOADS
 
-    import dataclasses
+    declared = {name: set(w.params_type.parameters()) for name, w in WORKLOADS.items()}
+    profile = profile_params(args.profile)
+    from_file = load_params(args.params) if args.params else {}
+    sets = dict(_assignment(item) for item in args.set or [])
+    _refuse_unknown(set(from_file.get("all", {})), set().union(*declared.values()), f"{args.params} (all:)")
+    for name in declared.keys() & from_file.keys():
+        _refuse_unknown(set(from_file[name]), declared[name], f"{args.params} ({name}:)")
+    _refuse_unknown(set(sets), set().union(*(declared[n] for n in names)), "--set")
+    params = {}
+    for name in names:
+        values = {k: v for k, v in profile.get(name, {}).items() if k in declared[name]}
+        values.update({k: v for k, v in from_file.get("all", {}).items() if k in declared[name]})
+        values.update(from_file.get(name, {}))
+        values.update({k: v for k, v in sets.items() if k in declared[name]})
+        params[name] = WORKLOADS[name].params_type.from_dict(values)
+    return params
 
-    fields = {f.name for f in dataclasses.fields(WORKLOADS[name].params_type)}
-    params = load_params(args.params) if args.params else {}
-    merged = {k: v for k, v in params.get("all", {}).items() if k in fields}
-    merged.update({k: v for k, v in params.get(name, {}).items() if k in fields})
-    for item in args.set or []:
-        key, _, value = item.partition("=")
-        if key in fields:
-            merged[key] = _parse_value(value)
-    return merged
+
+def _assignment(item: str) -> tuple[str, str]:
+    name, equals, value = item.partition("=")
+    if not equals or not name:
+        raise ParameterError(f"--set expects NAME=VALUE, got {item!r}")
+    return name, value
+
+
+def _refuse_unknown(given: set[str], known: set[str], where: str) -> None:
+    unknown = sorted(given - known)
+    if unknown:
+        raise ParameterError(f"{where}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -70,13 +97,12 @@ def _run(args: argparse.Namespace) -> int:
     from .workloads import WORKLOADS
 
     names = list(WORKLOADS) if args.workload == "all" else [args.workload]
-    for name in names:
-        if name not in WORKLOADS:
-            print(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}, all", file=sys.stderr)
-            return 2
+    params = _workload_params(names, args)
     run_id = args.run_id or new_run_id()
     for name in names:
-        summary = run_workload(name, _workload_params(name, args), engines=args.engines, results_dir=args.results_dir, run_id=run_id, progress=not args.no_progress)
+        summary = run_workload(
+            name, params[name], engines=args.engines, results_dir=args.results_dir, run_id=run_id, progress=not args.no_progress, profile=args.profile,
+        )
         print(summary)
         if summary.interrupted:
             return 130
@@ -88,7 +114,7 @@ def _report(args: argparse.Namespace) -> int:
 
     notebooks = args.notebooks.split(",") if args.notebooks else None
     try:
-        run_dir, ok = build_report(args.results, params_file=args.params, engines=args.engines, run_id=args.run_id, notebooks=notebooks)
+        run_dir, ok = build_report(args.results, profile=args.profile, params_file=args.params, engines=args.engines, run_id=args.run_id, notebooks=notebooks)
     except KeyboardInterrupt:
         print("report interrupted; the pages finished so far are kept", file=sys.stderr)
         return 130
@@ -118,26 +144,34 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .workloads import WORKLOADS
+
     parser = argparse.ArgumentParser(prog="python -m bench", description="Event store benchmark workbench")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("engines", help="list the engines and whether they start here")
     p.add_argument("--engines", default="all", help="comma-separated names, 'default' or 'all'")
-    p.add_argument("--no-start", action="store_true", help="only list; do not start anything")
+    p.add_argument("--no-start", action="store_true", help="only describe (URL form, environment variables, docs); start nothing")
     p.set_defaults(func=_engines)
 
+    p = sub.add_parser("params", help="list a workload's parameters: type, default and meaning")
+    p.add_argument("workload", choices=list(WORKLOADS))
+    p.set_defaults(func=_params)
+
     p = sub.add_parser("run", help="run a workload (or all) against engines and write records")
-    p.add_argument("workload", help="contention, snapshots, resume, calls, or all")
+    p.add_argument("workload", choices=[*WORKLOADS, "all"])
     p.add_argument("--engines", default="default", help="comma-separated names, 'default' or 'all'")
     p.add_argument("--results-dir", default="results/scratch")
     p.add_argument("--run-id")
-    p.add_argument("--params", help="YAML of parameters (same format as tests/notebook_params.yaml)")
-    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override one parameter (YAML value)")
+    p.add_argument("--profile", default="decision", help="parameter profile under notebooks/profiles/: decision (default) or quick (smoke-sized)")
+    p.add_argument("--params", help="YAML of parameters over the profile's: all: and one key per workload")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="override one parameter, e.g. writers='[1, 8]' (see `params WORKLOAD`)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("report", help="run every notebook into results/runs/<run_id>/ and write results/index.html")
-    p.add_argument("--params", help="YAML of notebook parameters; defaults are the full report sizes")
+    p.add_argument("--profile", default="decision", help="decision (default: decision-grade sizes, about 30 minutes) or quick (smoke-sized, about 5 minutes)")
+    p.add_argument("--params", help="YAML of notebook parameters over the profile's (all: and one key per notebook)")
     p.add_argument("--results", default="results", help="results root")
     p.add_argument("--engines", help="override the engines of every notebook")
     p.add_argument("--run-id")
@@ -154,4 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_schema)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ParameterError as exc:
+        print(f"python -m bench {args.command}: {exc}", file=sys.stderr)
+        return 2

@@ -75,7 +75,7 @@ class Cost:
     write_units: float
     requests: int
 
-    def times(self, factor: float) -> "Cost":
+    def times(self, factor: float) -> Cost:
         return Cost(self.read_units * factor, self.write_units * factor, math.ceil(self.requests * factor))
 
     def dollars(self, prices: OnDemandPrices = OnDemandPrices()) -> float:

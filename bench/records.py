@@ -22,7 +22,9 @@ from typing import Any
 
 import jsonschema
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: The parameter profiles a run can use (``notebooks/profiles/<name>/``); only ``decision`` is decision-grade.
+PROFILES = ("decision", "quick")
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _NAME = {"type": "string", "minLength": 1, "maxLength": 100}
 _SCALAR = {"type": ["string", "number", "boolean", "null"]}
@@ -32,6 +34,7 @@ _COMMON = {
     "run_id": {"type": "string", "pattern": RUN_ID_PATTERN},
     "workload": _NAME,
     "engine": _NAME,
+    "profile": {"enum": list(PROFILES)},
     "recorded_at": {"type": "string", "minLength": 10},
 }
 
@@ -41,7 +44,7 @@ MEASUREMENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": [
-        "schema_version", "kind", "run_id", "workload", "engine", "backend", "product", "engine_version",
+        "schema_version", "kind", "run_id", "workload", "engine", "profile", "backend", "product", "engine_version",
         "emulator", "mode", "params", "metric", "value", "unit", "repetition", "recorded_at",
     ],
     "properties": {
@@ -67,7 +70,7 @@ ENGINE_SCHEMA: dict[str, Any] = {
     "title": "bench engine status record",
     "type": "object",
     "additionalProperties": False,
-    "required": ["schema_version", "kind", "run_id", "workload", "engine", "status", "reason", "recorded_at"],
+    "required": ["schema_version", "kind", "run_id", "workload", "engine", "profile", "status", "reason", "recorded_at"],
     "properties": {
         **_COMMON,
         "kind": {"const": "engine"},
@@ -95,11 +98,11 @@ class RecordError(ValueError):
 
 def new_run_id() -> str:
     """A sortable, unique run id such as ``20250101T120000Z-3f9a``."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+    return _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 
 def clean(value: Any) -> Any:
@@ -150,7 +153,7 @@ class RecordWriter:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "RecordWriter":
+    def __enter__(self) -> RecordWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -21,7 +21,7 @@ from .records import read_records
 
 #: Record fields; a workload parameter with one of these names would be ambiguous.
 RECORD_FIELDS = (
-    "schema_version", "kind", "run_id", "workload", "engine", "backend", "product", "engine_version", "emulator",
+    "schema_version", "kind", "run_id", "workload", "engine", "profile", "backend", "product", "engine_version", "emulator",
     "mode", "metric", "value", "unit", "repetition", "hdr", "note", "recorded_at", "label",
 )
 
@@ -39,6 +39,13 @@ class Results:
 
     def of(self, workload: str) -> pd.DataFrame:
         return self.measurements[self.measurements["workload"] == workload]
+
+    @property
+    def profile(self) -> str:
+        """The parameter profile of these records: ``decision`` only if every record is decision-grade."""
+        profiles = set(self.measurements.get("profile", pd.Series(dtype=str)).dropna()) | set(self.engines.get("profile", pd.Series(dtype=str)).dropna())
+        smoke = sorted(profiles - {"decision"})
+        return smoke[0] if smoke else "decision"
 
     def metric(self, workload: str, metric: str) -> pd.DataFrame:
         m = self.measurements
@@ -98,10 +105,10 @@ def load(results_dir: str | Path, *, run_id: str | None = None, workload: str | 
     else:
         for column in set(measurements.columns) - set(RECORD_FIELDS) - not_int:  # int params stay ints beside missing values
             measurements[column] = measurements[column].astype("Int64")
-        measurements["label"] = [engine_label(e, x) for e, x in zip(measurements["engine"], measurements["emulator"])]
+        measurements["label"] = [engine_label(e, x) for e, x in zip(measurements["engine"], measurements["emulator"], strict=True)]
     engine_frame = pd.DataFrame(engines)
     if not engine_frame.empty:
-        engine_frame["label"] = [engine_label(e, x) for e, x in zip(engine_frame["engine"], engine_frame.get("emulator", [None] * len(engine_frame)))]
+        engine_frame["label"] = [engine_label(e, x) for e, x in zip(engine_frame["engine"], engine_frame.get("emulator", [None] * len(engine_frame)), strict=True)]
     return Results(Path(results_dir), measurements, engine_frame, environment_module.read(results_dir))
 
 
@@ -109,15 +116,20 @@ def _run_ids(values: pd.Series) -> str:
     return ",".join(sorted(set(values)))
 
 
+def _groups(rows: pd.DataFrame, keys: list[str]) -> Any:
+    """``rows`` grouped by ``keys``; none when there are no rows (whose point columns may then not exist)."""
+    return rows.groupby(keys, dropna=False, sort=True) if not rows.empty else ()
+
+
 def point_summary(frame: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame:
     """Per engine and point: median over repetitions, bootstrap 95 % CI, spread, unstable flag, run ids."""
     rows = frame[frame["metric"] == metric]
     keys = ["engine", "label", *by]
     out = []
-    for key, group in rows.groupby(keys, dropna=False, sort=True):
+    for key, group in _groups(rows, keys):
         summary = stats.summarize(group["value"].dropna().tolist())
         out.append({
-            **dict(zip(keys, key)), "metric": metric, "unit": group["unit"].iloc[0], "n": summary.n, "median": summary.median,
+            **dict(zip(keys, key, strict=True)), "metric": metric, "unit": group["unit"].iloc[0], "n": summary.n, "median": summary.median,
             "ci_low": summary.ci_low, "ci_high": summary.ci_high, "spread": summary.spread, "unstable": summary.unstable,
             "run_id": _run_ids(group["run_id"]),
         })
@@ -128,7 +140,7 @@ def merged_histograms(frame: pd.DataFrame, prefix: str, by: list[str]) -> dict[t
     """Per (engine, label, *by): the merge of every ``<prefix>_histogram`` record's histogram."""
     rows = frame[(frame["metric"] == f"{prefix}_histogram") & frame["hdr"].notna()]
     merged: dict[tuple[Any, ...], Any] = {}
-    for key, group in rows.groupby(["engine", "label", *by], dropna=False, sort=True):
+    for key, group in _groups(rows, ["engine", "label", *by]):
         merged[key] = stats.merge(stats.decode(h) for h in group["hdr"])
     return merged
 
@@ -136,11 +148,11 @@ def merged_histograms(frame: pd.DataFrame, prefix: str, by: list[str]) -> dict[t
 def merged_latency(frame: pd.DataFrame, prefix: str, by: list[str]) -> pd.DataFrame:
     """Per engine and point: percentiles (µs) of the merged histograms of all repetitions, and run ids."""
     rows = frame[frame["metric"] == f"{prefix}_histogram"]
-    run_ids = {k: _run_ids(g["run_id"]) for k, g in rows.groupby(["engine", "label", *by], dropna=False, sort=True)}
+    run_ids = {k: _run_ids(g["run_id"]) for k, g in _groups(rows, ["engine", "label", *by])}
     out = []
     for key, histogram in merged_histograms(frame, prefix, by).items():
         values = stats.percentiles(histogram)
-        out.append({**dict(zip(["engine", "label", *by], key)), "count": histogram.get_total_count(), **values, "run_id": run_ids[key]})
+        out.append({**dict(zip(["engine", "label", *by], key, strict=True)), "count": histogram.get_total_count(), **values, "run_id": run_ids[key]})
     return pd.DataFrame(out, columns=["engine", "label", *by, "count", *stats.PERCENTILES, "min", "max", "mean", "run_id"])
 
 

@@ -20,8 +20,9 @@ HIGHEST_US = 60_000_000
 SIGNIFICANT_DIGITS = 3
 #: The percentiles every latency measurement reports, by metric suffix.
 PERCENTILES: dict[str, float] = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
-#: A point is flagged unstable when the spread of its repetitions exceeds this share of their median.
-UNSTABLE_SPREAD = 0.25
+#: A point is decision-grade when the bootstrap 95 % CI of its median lies within this share of the
+#: median on either side (DESIGN section 6); otherwise it is flagged ``unstable`` with the CI it reached.
+CI_TARGET = 0.05
 
 
 def new_histogram() -> HdrHistogram:
@@ -91,6 +92,15 @@ class Summary:
     spread: float  # (max - min) / |median|; NaN when the median is 0
     unstable: bool
 
+    @property
+    def ci_relative(self) -> float:
+        """The CI's larger distance from the median, as a share of the median (inf for a median of 0
+        with a non-zero interval, NaN without values)."""
+        if self.n == 0:
+            return math.nan
+        half = max(self.ci_high - self.median, self.median - self.ci_low)
+        return half / abs(self.median) if self.median else (0.0 if half == 0 else math.inf)
+
 
 def bootstrap_ci(
     values: Sequence[float],
@@ -119,12 +129,14 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
-def summarize(values: Sequence[float], *, seed: int = 0, unstable_spread: float = UNSTABLE_SPREAD) -> Summary:
-    """Median of the repetitions, its bootstrap CI, and whether they disagree too much to trust."""
+def summarize(values: Sequence[float], *, seed: int = 0, target: float = CI_TARGET) -> Summary:
+    """Median of the repetitions and its bootstrap CI; ``unstable`` unless at least two repetitions
+    put the CI within ``target`` of the median (one repetition shows no spread, so it proves nothing)."""
     data = [float(v) for v in values if v is not None and not math.isnan(float(v))]
     if not data:
         return Summary(0, math.nan, math.nan, math.nan, math.nan, False)
     median = statistics.median(data)
     low, high = bootstrap_ci(data, seed=seed)
     spread = (max(data) - min(data)) / abs(median) if median else (0.0 if max(data) == min(data) else math.inf)
-    return Summary(len(data), median, low, high, spread, len(data) > 1 and spread > unstable_spread)
+    summary = Summary(len(data), median, low, high, spread, False)
+    return Summary(len(data), median, low, high, spread, len(data) < 2 or summary.ci_relative > target)

@@ -6,13 +6,13 @@ import math
 
 import pytest
 
-from bench.records import RecordError, RecordWriter, SCHEMA_VERSION, now_iso, read_records, validate
+from bench.records import SCHEMA_VERSION, RecordError, RecordWriter, now_iso, read_records, validate
 
 
 def measurement(**changes: object) -> dict:
     record = {
         "schema_version": SCHEMA_VERSION, "kind": "measurement", "run_id": "20250101T000000Z-abcd", "workload": "contention",
-        "engine": "sqlite", "backend": "sqlite", "product": "SQLite", "engine_version": "3.40.1", "emulator": False,
+        "engine": "sqlite", "profile": "decision", "backend": "sqlite", "product": "SQLite", "engine_version": "3.40.1", "emulator": False,
         "mode": "reference", "params": {"writers": 4, "skew": 1.0}, "metric": "throughput", "value": 123.4,
         "unit": "commands/s", "repetition": 0, "recorded_at": now_iso(),
     }
@@ -23,7 +23,7 @@ def measurement(**changes: object) -> dict:
 def engine_record(**changes: object) -> dict:
     record = {
         "schema_version": SCHEMA_VERSION, "kind": "engine", "run_id": "20250101T000000Z-abcd", "workload": "contention",
-        "engine": "kafka", "status": "not_measured", "reason": "ServiceUnavailable: no java", "recorded_at": now_iso(),
+        "engine": "kafka", "profile": "quick", "status": "not_measured", "reason": "ServiceUnavailable: no java", "recorded_at": now_iso(),
     }
     record.update(changes)
     return record
@@ -55,6 +55,8 @@ def test_valid_records_round_trip(tmp_path):
         (measurement(kind="other"), ["kind", "other"]),
         (engine_record(reason=None), ["reason"]),
         (engine_record(status="maybe"), ["status"]),
+        (measurement(profile="tiny"), ["profile", "tiny"]),
+        ({k: v for k, v in engine_record().items() if k != "profile"}, ["profile", "required"]),
     ],
 )
 def test_bad_records_are_refused_with_a_clear_error(record, words):

@@ -3,47 +3,66 @@ reason; budgets and Ctrl-C keep what was written."""
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from bench import engines
 from bench.records import read_records
 from bench.runner import run_workload
-from bench.workloads import WORKLOADS, Measurement, Workload
+from bench.workloads import WORKLOADS, ConvergingParams, Measurement, Metric, ParameterError, Workload
+from eventstore import open_store
+from eventstore.plugins import Deployment, Engine
 
 
-def test_engine_urls_are_fresh_and_isolated(tmp_path):
-    services = engines.Services(tmp_path)
-    with engines.started("sqlite", services) as handle:
+def test_engine_urls_are_fresh_and_isolated_and_removed_after(tmp_path):
+    with engines.Servers(tmp_path) as servers, engines.started("sqlite", servers) as handle:
         urls = {handle.new_url("same label") for _ in range(3)}
         assert len(urls) == 3 and all(u.startswith("sqlite:///") for u in urls)
         info, capabilities, _ = engines.probe(handle)
         assert info.backend == "sqlite" and capabilities.optimistic_concurrency
-    services.close()
+        files = [Path(u.removeprefix("sqlite:///")) for u in urls]
+        for url in urls:
+            handle.connect(url).close()
+        assert all(f.exists() for f in files)
+    assert not any(f.exists() for f in files)
 
 
 def test_resolve_engine_names():
     assert "memory" not in engines.resolve("default")
     assert engines.resolve("sqlite, memory") == ["sqlite", "memory"]
-    assert set(engines.resolve("all")) == set(engines.ENGINES)
+    assert set(engines.resolve("all")) == set(engines.engines())
     with pytest.raises(ValueError, match="nosuch"):
         engines.resolve("sqlite,nosuch")
 
 
-@contextmanager
-def _broken(services):
-    raise RuntimeError("the engine's server would not start\nlog line")
-    yield  # pragma: no cover
+class _Broken(Engine):
+    name, description = "broken", "fails to start"
+
+    def open_store(self, url):
+        raise AssertionError("never opened")
+
+    @contextmanager
+    def deploy(self, servers):
+        raise RuntimeError("the engine's server would not start\nlog line")
+        yield  # pragma: no cover
 
 
-@contextmanager
-def _no_backend(services):
-    yield engines.EngineHandle("ghost", lambda label: f"nosuchscheme://{label}")
+class _Ghost(_Broken):
+    name, description = "ghost", "no backend"
+
+    def open_store(self, url):
+        return open_store(url)
+
+    @contextmanager
+    def deploy(self, servers):
+        with Deployment(self, lambda label: f"nosuchscheme://{label}") as deployment:
+            yield deployment
 
 
 def test_engines_that_cannot_run_are_recorded_with_the_reason(tmp_path, monkeypatch):
-    monkeypatch.setitem(engines.ENGINES, "broken", engines.Engine("broken", "fails to start", _broken))
-    monkeypatch.setitem(engines.ENGINES, "ghost", engines.Engine("ghost", "no backend", _no_backend))
+    registry = {**engines.engines(), "broken": _Broken(), "ghost": _Ghost()}
+    monkeypatch.setattr(engines, "engines", lambda: registry)
     params = {"writers": [1], "skews": [0.0], "duration_s": 0.05, "warmup_s": 0.0, "repetitions": 1}
     summary = run_workload("contention", params, engines="memory,broken,ghost", results_dir=tmp_path, progress=False)
     status = {o.engine: o for o in summary.outcomes}
@@ -59,14 +78,18 @@ def test_engines_that_cannot_run_are_recorded_with_the_reason(tmp_path, monkeypa
 def test_budget_skips_later_cases_with_a_record_each(tmp_path):
     params = {"writers": [1, 2], "skews": [0.0], "duration_s": 0.05, "warmup_s": 0.0, "repetitions": 3, "budget_s": 0.01}
     summary = run_workload("contention", params, engines="memory", results_dir=tmp_path, progress=False)
-    skipped = [r for r in read_records(tmp_path) if r.get("metric") == "skipped"]
-    assert summary.outcomes[0].skipped_cases == len(skipped) == 5
+    records = read_records(tmp_path)
+    skipped = [r for r in records if r.get("metric") == "skipped"]
+    ran = {(r["params"]["writers"], r["repetition"]) for r in records if r.get("metric") == "throughput"}
+    assert summary.outcomes[0].skipped_cases == len(skipped) >= 5  # the first case may run before the budget is gone
+    assert len(skipped) + len(ran) == 6  # every case of the grid either ran or says why not
     assert all("budget" in r["note"] for r in skipped)
 
 
 class _Interrupted(Workload):
     name = "interrupted"
     title = "stops on the second case"
+    metrics = (Metric("value", "units", "a value"),)
 
     def cases(self):
         return [{"repetition": 0}, {"repetition": 1}]
@@ -74,7 +97,7 @@ class _Interrupted(Workload):
     def run_case(self, case):
         if case["repetition"] == 1:
             raise KeyboardInterrupt
-        yield Measurement("value", 1.0, "units", {}, 0)
+        yield Measurement("value", 1.0, {}, 0)
 
 
 def test_ctrl_c_stops_cleanly_and_keeps_finished_records(tmp_path, monkeypatch):
@@ -93,7 +116,7 @@ def test_a_failing_case_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
         def run_case(self, case):
             if case["repetition"] == 0:
                 raise ValueError("boom")
-            yield Measurement("value", 2.0, "units", {}, 1)
+            yield Measurement("value", 2.0, {}, 1)
 
     monkeypatch.setitem(WORKLOADS, "flaky", Flaky)
     summary = run_workload("flaky", {}, engines="memory", results_dir=tmp_path, progress=False)
@@ -102,6 +125,54 @@ def test_a_failing_case_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
     assert "boom" in records[0]["note"] and summary.outcomes[0].failed_cases == 1
 
 
-def test_unknown_parameters_are_refused():
-    with pytest.raises(ValueError, match="writerz"):
-        WORKLOADS["contention"]({"writerz": [1]})
+def test_a_measurement_of_an_undeclared_metric_is_refused(tmp_path, monkeypatch):
+    class Undeclared(_Interrupted):
+        name = "undeclared"
+
+        def run_case(self, case):
+            yield Measurement("value", 1.0, {}, case["repetition"])
+            yield Measurement("valeu", 2.0, {}, case["repetition"])
+
+    monkeypatch.setitem(WORKLOADS, "undeclared", Undeclared)
+    summary = run_workload("undeclared", {}, engines="memory", results_dir=tmp_path, progress=False)
+    records = [r for r in read_records(tmp_path) if r["kind"] == "measurement"]
+    assert [r["metric"] for r in records] == ["value", "error", "value", "error"]
+    assert records[0]["unit"] == "units"  # the unit comes from the declaration
+    assert "did not declare metric 'valeu'" in records[1]["note"] and "value" in records[1]["note"].split("declares:")[1]
+    assert summary.outcomes[0].failed_cases == 2
+
+
+def test_parameters_are_checked_before_any_engine_starts(tmp_path):
+    with pytest.raises(ParameterError, match="writerz"):
+        run_workload("contention", {"writerz": [1]}, engines="memory", results_dir=tmp_path, progress=False)
+    with pytest.raises(ParameterError, match="'writers' expects a list of int"):
+        run_workload("contention", {"writers": "[1, x]"}, engines="memory", results_dir=tmp_path, progress=False)
+    assert not (tmp_path / "records").exists()
+
+
+class _Noisy(Workload[ConvergingParams]):
+    """Point "steady" repeats one value; point "noisy" alternates wildly: only the first can converge."""
+
+    name, title = "noisy", "A workload whose points converge or not"
+    params_type = ConvergingParams
+    metrics = (Metric("throughput", "commands/s", "what converges", "higher"),)
+    converge_on = ("throughput",)
+
+    def cases(self):
+        return [{"point": p, "repetition": r} for r in range(self.params.repetitions) for p in ("steady", "noisy")]
+
+    def run_case(self, case):
+        value = 100.0 if case["point"] == "steady" else (50.0 if case["repetition"] % 2 else 200.0)
+        yield Measurement("throughput", value, {"point": case["point"]}, case["repetition"])
+
+
+def test_points_repeat_until_their_ci_is_known_or_the_cap(tmp_path, monkeypatch):
+    monkeypatch.setitem(WORKLOADS, "noisy", _Noisy)
+    run_workload("noisy", {"repetitions": 2, "max_repetitions": 5}, engines="memory", results_dir=tmp_path, progress=False)
+    records = [r for r in read_records(tmp_path) if r["kind"] == "measurement"]
+    runs = {p: sorted(r["repetition"] for r in records if r["metric"] == "throughput" and r["params"]["point"] == p) for p in ("steady", "noisy")}
+    assert runs == {"steady": [0, 1], "noisy": [0, 1, 2, 3, 4]}
+    verdicts = {r["params"]["point"]: r for r in records if r["metric"] == "ci95_relative"}
+    assert verdicts["steady"]["value"] == 0.0 and verdicts["steady"]["note"].startswith("within ±5%")
+    assert verdicts["noisy"]["value"] > 0.05 and "UNSTABLE" in verdicts["noisy"]["note"] and "the cap" in verdicts["noisy"]["note"]
+    assert verdicts["noisy"]["params"]["of"] == "throughput"

@@ -4,9 +4,10 @@ from __future__ import annotations
 import random
 import statistics
 
+import pandas as pd
 import pytest
 
-from bench import stats
+from bench import results, stats
 
 
 def histogram_of(values):
@@ -30,9 +31,15 @@ def test_merged_percentiles_are_not_averaged_percentiles():
     fast = histogram_of([100] * 990 + [200] * 10)
     slow = histogram_of([10_000] * 100)
     merged = stats.percentiles(stats.merge([fast, slow]))
-    averaged = (stats.percentiles(fast)["p50"] + stats.percentiles(slow)["p50"]) / 2
-    assert merged["p50"] == pytest.approx(100, rel=1e-3)
-    assert averaged > 5000  # the wrong answer the merge avoids
+    assert merged["p50"] == pytest.approx(100, rel=1e-3)  # averaging the two p50s would give 5050
+    assert merged["p95"] == pytest.approx(10_000, rel=1e-3)  # the slow repetition is the slowest 9 %
+    # the pages read a point's percentiles the same way, from its repetitions' records merged
+    records = pd.DataFrame([
+        {"engine": "e", "label": "e", "metric": "latency_histogram", "hdr": stats.encode(h), "run_id": "r"} for h in (fast, slow)
+    ])
+    table = results.merged_latency(records, "latency", [])
+    assert table["count"].tolist() == [1100]
+    assert table[["p50", "p95"]].iloc[0].tolist() == [merged["p50"], merged["p95"]]
 
 
 def test_percentiles_are_within_three_significant_digits():
@@ -80,11 +87,13 @@ def test_bootstrap_ci_of_three_repetitions_spans_only_observed_values():
     assert 10.0 <= low <= 12.0 <= high <= 30.0
 
 
-def test_summary_flags_instability():
-    steady = stats.summarize([100, 101, 99])
+def test_summary_flags_a_ci_wider_than_the_target():
+    steady = stats.summarize([100, 101, 99, 100, 102])
     shaky = stats.summarize([100, 200, 50])
-    assert steady.median == 100 and not steady.unstable and steady.n == 3
-    assert shaky.unstable and shaky.spread == pytest.approx(1.5)
-    assert not stats.summarize([5.0]).unstable
+    edge = stats.summarize([100, 106, 95])  # the CI reaches 6 % above the median
+    assert steady.median == 100 and not steady.unstable and steady.n == 5 and steady.ci_relative <= stats.CI_TARGET
+    assert shaky.unstable and shaky.spread == pytest.approx(1.5) and shaky.ci_relative == pytest.approx(1.0)
+    assert edge.unstable and edge.ci_relative == pytest.approx(0.06)
+    assert stats.summarize([5.0]).unstable  # one repetition proves nothing
     empty = stats.summarize([])
     assert empty.n == 0 and not empty.unstable

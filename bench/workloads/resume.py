@@ -34,33 +34,35 @@ from typing import Any
 
 from eventstore import EventStore, NewEvent
 
-from .base import Measurement, Params, Workload, read_everything
+from .base import Measurement, Workload, read_everything
+from .metrics import EVERY_ENGINE, Metric
+from .params import ParameterError, Params, param
 
 CONSUMER = "resume-consumer"
 
 
 @dataclass(frozen=True)
 class ResumeParams(Params):
-    kills: int = 4
-    kill_after_s: tuple[float, float] = (0.2, 1.0)
-    writers: int = 8
-    appends_per_s: float = 100.0
-    max_batch: int = 3
-    streams: int = 20
-    checkpoint_every: int = 20
-    batch_size: int = 50
-    poll_interval_s: float = 0.05
-    start_timeout_s: float = 30.0
-    final_timeout_s: float = 120.0
-    budget_s: float | None = 20.0
+    budget_s: float | None = param(20.0, "seconds one engine may spend; later repetitions are recorded as skipped")
+    kills: int = param(4, "SIGKILLs of the consumer per repetition (it is restarted after each)")
+    kill_after_s: tuple[float, float] = param((0.2, 1.0), "a kill comes uniformly within this many seconds after the consumer opened its store")
+    writers: int = param(8, "concurrent writer threads, each with its own connection")
+    appends_per_s: float = param(100.0, "appends per second per writer")
+    max_batch: int = param(3, "events per append, uniform from 1 to this")
+    streams: int = param(20, "streams the writers append to")
+    checkpoint_every: int = param(20, "the consumer saves its checkpoint after this many events (and whenever caught up)")
+    batch_size: int = param(50, "events the consumer reads per query")
+    poll_interval_s: float = param(0.05, "longest wait between polls when the engine does not push")
+    start_timeout_s: float = param(30.0, "longest wait for a consumer process to open its store before it is killed anyway")
+    final_timeout_s: float = param(120.0, "longest wait for the final consumer to catch up after the writers stop")
 
     def check(self) -> None:
         super().check()
         low, high = self.kill_after_s
         if self.kills < 1 or self.writers < 1 or not 0 <= low <= high or self.appends_per_s <= 0:
-            raise ValueError("kills >= 1, writers >= 1, 0 <= kill_after_s[0] <= kill_after_s[1], appends_per_s > 0")
+            raise ParameterError("kills >= 1, writers >= 1, 0 <= kill_after_s[0] <= kill_after_s[1], appends_per_s > 0")
         if self.max_batch < 1 or self.streams < 1 or self.checkpoint_every < 1 or self.batch_size < 1:
-            raise ValueError("max_batch, streams, checkpoint_every and batch_size must be >= 1")
+            raise ParameterError("max_batch, streams, checkpoint_every and batch_size must be >= 1")
 
 
 @dataclass
@@ -72,7 +74,7 @@ class ConsumerLog:
     caught_up: dict[int, float] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, path: Path) -> "ConsumerLog":
+    def read(cls, path: Path) -> ConsumerLog:
         log = cls()
         text = path.read_text()
         lines = text.splitlines()
@@ -95,17 +97,33 @@ def _position(value: Any) -> Any:
     return tuple(_position(v) for v in value) if isinstance(value, list) else value
 
 
-class Resume(Workload):
+class Resume(Workload[ResumeParams]):
     name = "resume"
     title = "Subscription resume"
     params_type = ResumeParams
     needs_cross_process = True
+    metrics = (
+        Metric("events_written", "events", "events whose append was acknowledged (the note holds a writer's error)"),
+        Metric("events_in_store", "events", "events in the store at the end"),
+        Metric("acknowledged_not_stored", "events", "acknowledged appends missing from the store", "lower", rule=EVERY_ENGINE),
+        Metric("events_handled", "events", "events the consumer handled, repeats included"),
+        Metric("missed_events", "events", "events a resumed subscriber never handled", "lower", rule="gap_safe_global_order"),
+        Metric("repeated_events", "events", "events handled again after a restart", "lower"),
+        Metric("handled_not_in_store", "events", "handled events that are not in the store", "lower", rule=EVERY_ENGINE),
+        Metric("consumer_runs", "runs", "consumer processes started, the final catch-up included"),
+        Metric("max_repeats_per_restart", "events", "most events handled again after one restart", "lower"),
+        Metric("restarts_over_bound", "restarts", "restarts after which more events were handled again than the checkpoint interval", "lower", rule=EVERY_ENGINE),
+        Metric("missed_per_run", "events", "missed events charged to the consumer run that first read past them", "lower"),
+        Metric("repeats_per_run", "events", "events a consumer run handled again", "lower"),
+        Metric("catch_up_time", "us", "time from the consumer's store being open to having handled everything visible", "lower"),
+        Metric("restart_to_caught_up", "us", "time from the consumer process being started to having handled everything visible", "lower"),
+    )
 
     def cases(self) -> list[dict[str, Any]]:
         return [{"repetition": r} for r in range(self.params.repetitions)]
 
     def run_case(self, case: dict[str, Any]) -> Iterator[Measurement]:
-        p: ResumeParams = self.params  # type: ignore[assignment]
+        p = self.params
         rep = case["repetition"]
         url = self.stores.new_url(f"resume{rep}")
         rng = random.Random(f"{p.seed}/{rep}")
@@ -155,7 +173,7 @@ class Resume(Workload):
     # -- the consumer process --------------------------------------------------------------------
 
     def _spawn(self, url: str, logfile: Path, errfile: Path) -> subprocess.Popen[bytes]:
-        p: ResumeParams = self.params  # type: ignore[assignment]
+        p = self.params
         argv = [
             sys.executable, "-m", "bench.resume_worker", url, CONSUMER, str(logfile),
             "--checkpoint-every", str(p.checkpoint_every), "--batch-size", str(p.batch_size),
@@ -185,12 +203,12 @@ class Resume(Workload):
     # -- the comparison --------------------------------------------------------------------------
 
     def _measurements(
-        self, log: ConsumerLog, stored: list[tuple[Any, str]], writers: "_Writers", point: dict[str, Any], rep: int,
+        self, log: ConsumerLog, stored: list[tuple[Any, str]], writers: _Writers, point: dict[str, Any], rep: int,
         note: str | None, spawned: list[float] | None = None, complete: bool = True,
     ) -> Iterator[Measurement]:
         """Compare the consumer's log with the store. ``complete``: the final consumer caught up, so
         an event it never handled was really missed (otherwise misses are unknown: None)."""
-        p: ResumeParams = self.params  # type: ignore[assignment]
+        p = self.params
         stored_ids = {event_id for _, event_id in stored}
         position_of = {event_id: position for position, event_id in stored}
         seen: Counter[str] = Counter()
@@ -210,30 +228,30 @@ class Resume(Workload):
         written = writers.acknowledged
         restarts = repeats_per_run[1:]
 
-        def m(metric: str, value: float | None, unit: str, extra: dict[str, Any] | None = None, note: str | None = None) -> Measurement:
-            return Measurement(metric, value, unit, {**point, **(extra or {})}, rep, note=note)
+        def m(metric: str, value: float | None, extra: dict[str, Any] | None = None, note: str | None = None) -> Measurement:
+            return Measurement(metric, value, {**point, **(extra or {})}, rep, note=note)
 
-        yield m("events_written", float(len(written)), "events", note=writers.error)
-        yield m("events_in_store", float(len(stored_ids)), "events")
-        yield m("acknowledged_not_stored", float(len(set(written) - stored_ids)), "events")
-        yield m("events_handled", float(sum(seen.values())), "events")
-        yield m("missed_events", float(len(missed)) if complete else None, "events", note=note)
-        yield m("repeated_events", float(sum(repeats_per_run)), "events")
-        yield m("handled_not_in_store", float(len(set(seen) - stored_ids)), "events")
-        yield m("consumer_runs", float(len(log.segments)), "runs")
-        yield m("max_repeats_per_restart", float(max(restarts, default=0)), "events")
-        yield m("repeats_within_bound", float(max(restarts, default=0) <= p.checkpoint_every), "flag")
-        for run, (missed_n, repeated_n) in enumerate(zip(missed_per_run, repeats_per_run)):
+        yield m("events_written", float(len(written)), note=writers.error)
+        yield m("events_in_store", float(len(stored_ids)))
+        yield m("acknowledged_not_stored", float(len(set(written) - stored_ids)))
+        yield m("events_handled", float(sum(seen.values())))
+        yield m("missed_events", float(len(missed)) if complete else None, note=note)
+        yield m("repeated_events", float(sum(repeats_per_run)))
+        yield m("handled_not_in_store", float(len(set(seen) - stored_ids)))
+        yield m("consumer_runs", float(len(log.segments)))
+        yield m("max_repeats_per_restart", float(max(restarts, default=0)))
+        yield m("restarts_over_bound", float(sum(repeats > p.checkpoint_every for repeats in restarts)))
+        for run, (missed_n, repeated_n) in enumerate(zip(missed_per_run, repeats_per_run, strict=True)):
             kind = "final" if run == len(log.segments) - 1 else "killed"
             extra = {"consumer_run": run, "run_kind": kind}
-            yield m("missed_per_run", float(missed_n) if complete else None, "events", extra)
-            yield m("repeats_per_run", float(repeated_n), "events", extra)
+            yield m("missed_per_run", float(missed_n) if complete else None, extra)
+            yield m("repeats_per_run", float(repeated_n), extra)
             if run in log.caught_up:
-                yield m("catch_up_time", (log.caught_up[run] - log.started[run]) * 1e6, "us", extra)
+                yield m("catch_up_time", (log.caught_up[run] - log.started[run]) * 1e6, extra)
                 # Spawn times line up with consumer runs only if every spawned process got as far as
                 # logging its start; otherwise which spawn a run belongs to is unknown: no figure.
                 if spawned and len(spawned) == len(log.started):
-                    yield m("restart_to_caught_up", (log.caught_up[run] - spawned[run]) * 1e6, "us", extra)
+                    yield m("restart_to_caught_up", (log.caught_up[run] - spawned[run]) * 1e6, extra)
 
 
 class _Writers:

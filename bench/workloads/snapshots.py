@@ -29,35 +29,49 @@ from typing import Any
 from eventstore import EventStore, NewEvent, Repository, Snapshot, StreamState
 
 from .. import stats
-from .base import Measurement, Params, Workload, latency_measurements, now_us
+from .base import Measurement, Workload, latency_measurements, now_us
+from .metrics import EVERY_ENGINE, Metric
 from .model import Register, factory
+from .params import ParameterError, Params, param
 
 
 @dataclass(frozen=True)
 class SnapshotParams(Params):
-    lengths: tuple[int, ...] = (10, 100, 1000, 10000, 100000)
-    intervals: tuple[int, ...] = (10, 100, 1000)
-    warm_loads: int = 2
-    state_bytes: int = 256
-    write_samples: int = 50
-    fill_batch: int = 500
-    budget_s: float | None = 30.0
+    budget_s: float | None = param(30.0, "seconds one engine may spend; longer streams that would not fit are recorded as skipped")
+    lengths: tuple[int, ...] = param((10, 100, 1000, 10000, 100000), "stream lengths (events) to load")
+    intervals: tuple[int, ...] = param((10, 100, 1000), "snapshot intervals N")
+    warm_loads: int = param(2, "warm loads per point and repetition (plus one cold load)")
+    state_bytes: int = param(256, "padding in the aggregate's snapshot state, to give snapshots a realistic size")
+    write_samples: int = param(50, "appends and snapshot writes timed per repetition for the write cost")
+    fill_batch: int = param(500, "events per append when writing the test streams (capped by the engine's batch limit)")
 
     def check(self) -> None:
         super().check()
         if not self.lengths or min(self.lengths) < 1 or not self.intervals or min(self.intervals) < 1:
-            raise ValueError("lengths and intervals must be non-empty lists of ints >= 1")
+            raise ParameterError("lengths and intervals must be non-empty lists of ints >= 1")
         if self.warm_loads < 1 or self.write_samples < 1 or self.fill_batch < 1 or self.state_bytes < 0:
-            raise ValueError("warm_loads, write_samples and fill_batch must be >= 1; state_bytes >= 0")
+            raise ParameterError("warm_loads, write_samples and fill_batch must be >= 1; state_bytes >= 0")
 
 
-class Snapshots(Workload):
+class Snapshots(Workload[SnapshotParams]):
     name = "snapshots"
     title = "Snapshot replay savings"
     params_type = SnapshotParams
+    metrics = (
+        Metric("append_time", "us", "time of a plain append of one event", "lower", family=True),
+        Metric("snapshot_write_time", "us", "time of one snapshot write", "lower", family=True),
+        Metric("snapshot_bytes", "bytes", "size of one snapshot's state"),
+        Metric("event_bytes", "bytes", "size of one appended event's data"),
+        Metric("extra_time_per_append", "us", "snapshot write time spread over the N appends it covers", "lower"),
+        Metric("extra_bytes_per_append", "bytes", "snapshot size spread over the N appends it covers", "lower"),
+        Metric("extra_time_share", "fraction of an append", "extra time per append over a plain append's time", "lower"),
+        Metric("load_time", "us", "time to load the aggregate", "lower", family=True),
+        Metric("events_replayed", "events", "events a load replayed after its snapshot"),
+        Metric("wrong_state", "loads", "loads that returned a wrong state", "lower", rule=EVERY_ENGINE),
+    )
 
     def cases(self) -> list[dict[str, Any]]:
-        p: SnapshotParams = self.params  # type: ignore[assignment]
+        p = self.params
         write_cost = [{"phase": "write_cost", "repetition": r} for r in range(p.repetitions)]
         loads = [{"phase": "load", "length": n, "repetition": r} for n in sorted(set(p.lengths)) for r in range(p.repetitions)]
         return write_cost + loads
@@ -67,6 +81,9 @@ class Snapshots(Workload):
         self._url = stores.new_url("snapshots")
         self._store: EventStore = stores.connect(self._url)
         self._streams: dict[int, str] = {}
+        self._filled: dict[int, int] = {}
+        #: The highest cost per event seen writing a stream: a floor for the budget's predictions.
+        self._fill_s_per_event = 0.0
         self._spent: dict[int, float] = {}
 
     def close(self) -> None:
@@ -79,7 +96,7 @@ class Snapshots(Workload):
         length, rep = case["length"], case["repetition"]
         reason = self._over_budget(length)
         if reason:
-            yield Measurement("skipped", 1.0, "flag", {"length": length}, rep, note=reason)
+            yield Measurement("skipped", 1.0, {"length": length}, rep, note=reason)
             return
         began = time.monotonic()
         try:
@@ -90,7 +107,7 @@ class Snapshots(Workload):
     # -- write cost ------------------------------------------------------------------------------
 
     def _write_cost(self, rep: int) -> Iterator[Measurement]:
-        p: SnapshotParams = self.params  # type: ignore[assignment]
+        p = self.params
         make = factory(p.state_bytes)
         repo = Repository(self._store, make, snapshot_every=0)
         register = make(str(uuid.uuid4()))
@@ -108,50 +125,68 @@ class Snapshots(Workload):
             stats.record_us(snapshots, now_us() - began)
         yield from latency_measurements("append_time", appends, {}, rep)
         yield from latency_measurements("snapshot_write_time", snapshots, {"state_bytes": p.state_bytes}, rep)
-        yield Measurement("snapshot_bytes", float(snapshot_bytes), "bytes", {"state_bytes": p.state_bytes}, rep)
-        yield Measurement("event_bytes", float(event_bytes), "bytes", {}, rep)
+        yield Measurement("snapshot_bytes", float(snapshot_bytes), {"state_bytes": p.state_bytes}, rep)
+        yield Measurement("event_bytes", float(event_bytes), {}, rep)
         mean_snapshot = snapshots.get_mean_value()
         for n in p.intervals:
             point = {"snapshot_every": n, "state_bytes": p.state_bytes}
-            yield Measurement("extra_time_per_append", mean_snapshot / n, "us", point, rep)
-            yield Measurement("extra_bytes_per_append", snapshot_bytes / n, "bytes", point, rep)
-            yield Measurement("extra_time_share", mean_snapshot / n / appends.get_mean_value(), "fraction of an append", point, rep)
+            yield Measurement("extra_time_per_append", mean_snapshot / n, point, rep)
+            yield Measurement("extra_bytes_per_append", snapshot_bytes / n, point, rep)
+            yield Measurement("extra_time_share", mean_snapshot / n / appends.get_mean_value(), point, rep)
 
     # -- loads -----------------------------------------------------------------------------------
 
     def _over_budget(self, length: int) -> str | None:
-        """Why ``length`` should be skipped, or None. Predicts from the largest length measured so far."""
-        p: SnapshotParams = self.params  # type: ignore[assignment]
+        """Why ``length`` should be skipped, or None. Predicts from the largest lengths measured so far,
+        conservatively: the cost per event is never taken below the largest length's own average."""
+        p = self.params
         left = self.time_left()
         if p.budget_s is None or left == float("inf"):
             return None
+        if left <= 0:
+            return f"skipped: this engine's {p.budget_s:.0f} s budget is used up"
         measured = sorted(n for n in self._spent if n < length)
-        if len(measured) >= 2 and length not in self._spent:
-            (l1, l2), (t1, t2) = measured[-2:], (self._spent[measured[-2]], self._spent[measured[-1]])
-            per_event = max(0.0, (t2 - t1) / (l2 - l1))  # cost = fixed + per_event * length, from the two largest
-            predicted = t2 + per_event * (length - l2)
-            if predicted > left:
-                return (f"skipped: length {length} would take about {predicted:.0f} s (extrapolated from lengths {l1} and {l2}), "
-                        f"more than the {left:.0f} s left of this engine's {p.budget_s:.0f} s budget")
+        if not measured or length in self._spent:
+            return None
+        l2, t2 = measured[-1], self._spent[measured[-1]]
+        # The marginal cost per event: the slope of the two largest lengths, but never below what
+        # writing one event cost when the streams were filled (a cost every longer stream pays);
+        # with neither known, the largest length's average, fixed costs included.
+        slope = (t2 - self._spent[measured[-2]]) / (l2 - measured[-2]) if len(measured) >= 2 else 0.0
+        per_event = max(slope, self._fill_s_per_event) or t2 / l2
+        predicted = t2 + per_event * (length - l2)
+        if predicted > left:
+            return (f"skipped: length {length} would take about {predicted:.0f} s (extrapolated from length {l2} at "
+                    f"{per_event * 1e6:.0f} µs per event), more than the {left:.0f} s left of this engine's {p.budget_s:.0f} s budget")
         return None
 
-    def _stream(self, length: int) -> str:
-        """The id of a stream of ``length`` events, written on first use in batches."""
+    def _stream(self, length: int) -> str | None:
+        """The id of a stream of ``length`` events, written on first use in batches; None when the
+        budget ran out while writing it (``self._filled`` says how far it got)."""
         if length not in self._streams:
-            p: SnapshotParams = self.params  # type: ignore[assignment]
+            p = self.params
             id = str(uuid.uuid4())
             stream_id = Register(id).stream_id
             batch = min(p.fill_batch, self._store.capabilities.max_batch_events or p.fill_batch)
             expected: Any = StreamState.NO_STREAM
+            began = time.monotonic()
             for start in range(0, length, batch):
+                if self.time_left() <= 0:
+                    self._filled[length] = start
+                    return None
                 events = [NewEvent("Incremented", {"value": v + 1}) for v in range(start, min(length, start + batch))]
                 expected = self._store.append(stream_id, events, expected_version=expected).next_expected_version
+            self._fill_s_per_event = max(self._fill_s_per_event, (time.monotonic() - began) / length)
             self._streams[length] = id
         return self._streams[length]
 
     def _loads(self, length: int, rep: int) -> Iterator[Measurement]:
-        p: SnapshotParams = self.params  # type: ignore[assignment]
+        p = self.params
         id = self._stream(length)
+        if id is None:
+            yield Measurement("skipped", 1.0, {"length": length}, rep, note=(
+                f"skipped: the budget ran out while writing the stream, after {self._filled[length]:,} of {length:,} events"))
+            return
         make = factory(p.state_bytes)
         stream_id = make(id).stream_id
         variants = [0] + [n for n in p.intervals if n <= length]
@@ -171,8 +206,8 @@ class Snapshots(Workload):
             warm, wrong_warm, _ = self._time_loads(self._store, make, id, every, length, p.warm_loads)
             for cache, histogram in (("cold", cold), ("warm", warm)):
                 yield from latency_measurements("load_time", histogram, {**base, "cache": cache}, rep)
-            yield Measurement("events_replayed", float(replayed), "events", base, rep)
-            yield Measurement("wrong_state", float(wrong_cold + wrong_warm), "loads", base, rep)
+            yield Measurement("events_replayed", float(replayed), base, rep)
+            yield Measurement("wrong_state", float(wrong_cold + wrong_warm), base, rep)
         self._store.delete_snapshots(stream_id)
 
     @staticmethod

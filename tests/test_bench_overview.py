@@ -1,0 +1,45 @@
+"""The matrix compares engines at operating points chosen in advance: an engine that did not reach a
+point says so with the reason, never shows a value from another point; each value carries its CI."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench import overview
+from bench.records import SCHEMA_VERSION, RecordWriter, now_iso
+from bench.results import load
+
+
+def _write(path: Path, engine: str, rows: list[tuple[str, float | None, dict[str, Any], int | None, str | None]]) -> None:
+    stamp = {"schema_version": SCHEMA_VERSION, "run_id": "20260101T000000Z-abcd", "workload": "snapshots", "engine": engine, "profile": "decision"}
+    with RecordWriter(path / "records" / "snapshots.jsonl") as writer:
+        writer.write({**stamp, "kind": "engine", "status": "measured", "reason": None, "recorded_at": now_iso(), "backend": engine,
+                      "product": engine, "engine_version": "1", "emulator": False, "mode": "reference", "capabilities": {"snapshots": True}})
+        for metric, value, params, repetition, note in rows:
+            writer.write({**stamp, "kind": "measurement", "backend": engine, "product": engine, "engine_version": "1", "emulator": False,
+                          "mode": "reference", "params": params, "metric": metric, "value": value, "unit": "us" if value else "flag",
+                          "repetition": repetition, "hdr": None, "note": note, "recorded_at": now_iso()})
+
+
+def _loads(length: int, full: float, snapshot: float) -> list[tuple[str, float | None, dict[str, Any], int | None, str | None]]:
+    return [
+        ("load_time_p50", value * (1 + rep / 100), {"length": length, "snapshot_every": every, "state_bytes": 256, "cache": "warm"}, rep, None)
+        for rep in range(3) for every, value in ((0, full), (100, snapshot))
+    ]
+
+
+def test_the_snapshot_column_is_read_at_its_point_or_says_why_not(tmp_path: Path) -> None:
+    _write(tmp_path, "fast", _loads(1000, 900.0, 30.0) + _loads(10_000, 9000.0, 30.0))
+    _write(tmp_path, "slow", _loads(1000, 5000.0, 300.0) + [
+        ("skipped", 1.0, {"length": 10_000}, 0, "skipped: length 10000 would take about 400 s, more than the 20 s left"),
+    ])
+    cells = overview.matrix_cells(load(tmp_path), overview.OperatingPoints(stream_length=10_000, snapshot_every=100))
+    snapshot = cells[cells["column"].str.startswith("snapshot speed-up @ 10,000 events, N = 100")].set_index("engine")
+    assert snapshot.loc["fast", "value"] == 300.0 and snapshot.loc["fast", "n"] == 3
+    assert snapshot.loc["fast", "ci_low"] <= 300.0 <= snapshot.loc["fast", "ci_high"]
+    assert snapshot.loc["slow", "value"] is None or snapshot.loc["slow", "value"] != snapshot.loc["slow", "value"]  # missing, not 16.7x from 1,000
+    assert snapshot.loc["slow", "reason"].startswith("not measured at this point (length 10000, snapshot every 100): skipped: length 10000 would take")
+    matrix, _ = overview.comparison_matrix(load(tmp_path), overview.OperatingPoints())
+    header = next(c for c in matrix.columns if c.startswith("snapshot speed-up"))
+    assert header.endswith("higher is better")
+    assert matrix.set_index("engine").loc["slow", header].startswith("not measured at this point")
