@@ -3,7 +3,6 @@ proof that those checks fail when the store is broken."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,34 +15,38 @@ from eventstore.memory import MemoryStore
 
 
 @pytest.fixture
-def memory():
-    with engines.started("memory", engines.Services(Path("/tmp"))) as handle:
+def memory(tmp_path):
+    with engines.Servers(tmp_path) as servers, engines.started("memory", servers) as handle:
         yield handle
 
 
 @pytest.fixture
 def sqlite(tmp_path):
-    services = engines.Services(tmp_path)
-    with engines.started("sqlite", services) as handle:
+    with engines.Servers(tmp_path) as servers, engines.started("sqlite", servers) as handle:
         yield handle
-    services.close()
 
 
 def run(workload, stores):
+    """Every measurement of every case, each of a metric the workload declares (as the runner demands)."""
     if workload.params.budget_s is not None:  # as the runner does
         workload.deadline = time.monotonic() + workload.params.budget_s
     workload.open(stores)
     try:
-        return [m for case in workload.cases() for m in workload.run_case(case)]
+        rows = [m for case in workload.cases() for m in workload.run_case(case)]
     finally:
         workload.close()
+    for m in rows:
+        workload.metric(m.metric)
+    return rows
 
 
 def values(measurements, metric, **params):
     return [m.value for m in measurements if m.metric == metric and all(m.params.get(k) == v for k, v in params.items())]
 
 
-TINY_CONTENTION = {"writers": [1, 4], "skews": [0.0, 3.0], "streams": 4, "duration_s": 0.15, "warmup_s": 0.05, "repetitions": 2}
+TINY_CONTENTION = {
+    "writers": [1, 4], "skews": [0.0, 3.0], "streams": 4, "duration_s": 0.15, "warmup_s": 0.05, "max_duration_s": 0.5, "repetitions": 2,
+}
 
 
 class SlowReads(MemoryStore):
@@ -78,6 +81,9 @@ def test_contention_loses_no_update_on_a_correct_store():
     rows = run(Contention(TINY_CONTENTION), OneStore(SlowReads()))
     assert len(values(rows, "throughput")) == 8
     assert all(v > 0 for v in values(rows, "throughput"))
+    assert all(v >= 0.15 for v in values(rows, "window_s"))  # never a window shorter than duration_s
+    assert all(m.params["client"] == "threads" for m in rows if m.metric == "throughput")  # an in-process store
+    assert len(values(rows, "ceiling_throughput")) == 4  # once per point, in the first repetition
     assert sum(values(rows, "successful_commands")) > 0
     for metric in ("lost_updates", "duplicate_events", "missing_events", "errors"):
         assert values(rows, metric) and all(v == 0 for v in values(rows, metric)), metric
@@ -106,11 +112,38 @@ def test_snapshot_loads_replay_the_expected_tail_and_return_the_right_state(memo
 
 
 def test_snapshot_budget_skips_long_streams_with_a_reason(memory):
-    workload = Snapshots({"lengths": [100, 2000, 10**8], "intervals": [10], "write_samples": 2, "repetitions": 1, "budget_s": 5.0})
+    workload = Snapshots({"lengths": [100, 2000, 10**8], "intervals": [10], "write_samples": 2, "repetitions": 1, "budget_s": 30.0})
     rows = run(workload, memory)
     skipped = [m for m in rows if m.metric == "skipped"]
     assert [m.params["length"] for m in skipped] == [10**8]
     assert "budget" in skipped[0].note
+
+
+def test_snapshot_budget_prediction_is_never_a_free_ride(memory):
+    """A longer length that happened to take less time must not make the next one look free."""
+    workload = Snapshots({"lengths": [100, 2000, 10**8], "intervals": [10], "repetitions": 1, "budget_s": 60.0})
+    workload.deadline = time.monotonic() + 50.0
+    workload._spent, workload._fill_s_per_event = {100: 1.0, 2000: 0.5}, 0.0
+    reason = workload._over_budget(10**8)
+    assert reason is not None and "would take" in reason
+    assert workload._over_budget(2500) is None  # a little longer still fits
+    workload._spent, workload._fill_s_per_event = {10: 1.0, 100: 1.0}, 20e-6  # fixed costs dominate short streams
+    assert workload._over_budget(10_000) is None  # the fill's cost per event, not 0.1 s per event, predicts the next
+    assert workload._over_budget(10**8) is not None
+
+
+def test_snapshot_fill_stops_at_the_deadline_and_says_how_far_it_got(memory):
+    workload = Snapshots({"lengths": [10**7], "intervals": [10], "repetitions": 1, "budget_s": 60.0})
+    workload.open(memory)
+    try:
+        workload.deadline = time.monotonic() + 0.3
+        began = time.monotonic()
+        rows = list(workload.run_case({"phase": "load", "length": 10**7, "repetition": 0}))
+    finally:
+        workload.close()
+    assert time.monotonic() - began < 30  # stopped at the deadline instead of writing ten million events
+    assert [m.metric for m in rows] == ["skipped"]
+    assert "budget ran out while writing the stream" in rows[0].note and "of 10,000,000 events" in rows[0].note
 
 
 def test_resume_misses_nothing_and_bounds_repeats_on_sqlite(sqlite):
@@ -122,7 +155,7 @@ def test_resume_misses_nothing_and_bounds_repeats_on_sqlite(sqlite):
     assert values(rows, "handled_not_in_store") == [0]
     assert values(rows, "events_written") == values(rows, "events_in_store")
     assert values(rows, "consumer_runs") == [3]
-    assert values(rows, "repeats_within_bound") == [1]
+    assert values(rows, "restarts_over_bound") == [0]
 
 
 def test_resume_is_not_measured_where_a_second_process_cannot_reach_the_store(tmp_path):
@@ -150,12 +183,22 @@ def test_resume_accounting_counts_misses_and_repeats_exactly(tmp_path):
     assert values(rows, "repeated_events") == [1]
     assert values(rows, "missed_per_run", consumer_run=1) == [1]
     assert values(rows, "repeats_per_run", consumer_run=1) == [1]
-    assert values(rows, "repeats_within_bound") == [1]
+    assert values(rows, "restarts_over_bound") == [0]
     assert values(rows, "catch_up_time", consumer_run=1) == [pytest.approx(0.5e6)]
 
 
+def test_resume_counts_restarts_that_repeat_more_than_the_checkpoint_interval(tmp_path):
+    log = tmp_path / "consumer.log"
+    log.write_text("S 1.0\nE 1 e1\nE 2 e2\nS 2.0\nE 1 e1\nE 2 e2\nE 3 e3\nS 3.0\nE 3 e3\nC 3.1 0\n")
+    stored = [(n, f"e{n}") for n in range(1, 4)]
+    writers = SimpleNamespace(acknowledged=[f"e{n}" for n in range(1, 4)], error=None)
+    rows = list(Resume({"checkpoint_every": 1})._measurements(ConsumerLog.read(log), stored, writers, {}, 0, None))
+    assert values(rows, "max_repeats_per_restart") == [2]
+    assert values(rows, "restarts_over_bound") == [1]  # the first restart repeated 2 > 1; the final one 1
+
+
 def test_calls_measure_every_operation_open_and_closed(memory):
-    params = {"duration_s": 0.1, "warmup_s": 0.02, "prefill_events": 200, "repetitions": 1, "drain_timeout_s": 2.0}
+    params = {"duration_s": 0.1, "warmup_s": 0.02, "max_duration_s": 0.3, "prefill_events": 200, "repetitions": 1, "drain_timeout_s": 2.0, "loops": ["closed", "open"]}
     rows = run(Calls(params), memory)
     for operation in ("append_single", "append_batch", "read_stream", "read_all", "live_delivery"):
         closed = values(rows, "throughput", operation=operation, loop="closed")

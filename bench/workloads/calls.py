@@ -1,245 +1,522 @@
 """Throughput and latency of each call: append (one event, a batch), read_stream, read_all, and
 live delivery from commit to a subscriber's handler.
 
-Closed loop: one client issues calls back to back; latency is each call's own duration.
-Open loop: calls are scheduled at a target rate and latency is measured from the *intended* start
-time, so a slow call also charges the calls queued behind it (no coordinated omission). The
-target rate is ``open_loop_rate`` if given, else ``open_loop_fraction`` of the closed-loop
-throughput just measured for the same call, so every engine is compared at the same relative load.
+The calls run in a client process of their own (``bench.loadgen``), which opens its own store from
+the URL; engines whose stores live inside one process (``memory://``) use a thread instead, and
+their points say ``client: threads``. Closed loop: the client issues calls back to back; latency
+is each call's own duration. Open loop: calls are scheduled at a target rate and latency is
+measured from the *intended* start time, so a slow call also charges the calls queued behind it
+(no coordinated omission). The target rate is ``open_loop_rate`` if not 0, else
+``open_loop_fraction`` of the closed-loop throughput first measured for the same call on the
+engine, so every engine is compared at the same relative load and every repetition of a point at
+the same rate. Each window follows the load generator's rule (at least ``duration_s``, then on
+until ``min_completions`` calls or ``max_duration_s``); ``window_s`` and ``completions`` are recorded.
 
-Live delivery: a subscription runs in a thread with its own connection; the latency is from the
-moment ``append`` returned (the commit was acknowledged) to the handler seeing the event. A push
-engine can deliver before ``append`` has returned to the writer: those deliveries count in
-``delivered_before_ack`` and as the histogram's lowest value.
+Live delivery: a subscriber runs in a second process with its own connection; the client appends
+one event per call and notes when ``append`` returned (the commit was acknowledged); the subscriber
+notes when its handler saw the event. Both read the system-wide monotonic clock, so the latency is
+the difference. A push engine can deliver before ``append`` has returned to the writer: those
+deliveries count in ``delivered_before_ack`` and as the histogram's lowest value.
+
+The harness's ceiling: in the first ``ceiling_repetitions`` repetitions each closed-loop call is
+measured again, right after the engine, by the same client against a private in-memory store
+filled the same way (``ceiling_throughput``). An open-loop point carries the closed-loop ceiling
+of its call: a target rate near it would be client-bound.
 """
 from __future__ import annotations
 
+import bisect
+import math
 import random
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from eventstore import EventStore, NewEvent
+from eventstore import EventStore, NewEvent, open_store
+from eventstore.memory import MemoryStore
 
 from .. import stats
-from .base import Measurement, Params, Workload, latency_measurements, now_us, read_everything
+from ..loadgen import Board, Measured, Timing, WindowRule, Workers, resolution_note, window_param, window_problem
+from .base import Measurement, Workload, latency_measurements, read_everything
+from .metrics import Metric
+from .params import ConvergingParams, ParameterError, param
 
 OPERATIONS = ("append_single", "append_batch", "read_stream", "read_all", "live_delivery")
+ENGINE, CEILING = "engine", "ceiling"
+#: The subscription's name: every case resumes where the previous one stopped.
+CONSUMER = "live-delivery"
+#: How long after its window a reply may take (one last slow call).
+REPLY_SLACK_S = 60.0
 
 
 @dataclass(frozen=True)
-class CallsParams(Params):
-    operations: tuple[str, ...] = OPERATIONS
-    loops: tuple[str, ...] = ("closed", "open")
-    duration_s: float = 0.3
-    warmup_s: float = 0.1
-    batch_size: int = 20
-    read_stream_length: int = 100
-    read_all_page: int = 100
-    prefill_events: int = 1000
-    open_loop_fraction: float = 0.5
-    open_loop_rate: float | None = None
-    live_poll_interval_s: float = 0.05
-    drain_timeout_s: float = 5.0
-    budget_s: float | None = 20.0
+class CallsParams(ConvergingParams):
+    budget_s: float | None = param(60.0, "seconds one engine may spend on this workload; later cases are recorded as skipped")
+    operations: tuple[str, ...] = param(OPERATIONS, "calls to measure")
+    loops: tuple[str, ...] = param(("closed",), "closed: back to back; open: scheduled at a target rate (add it for latency under load)")
+    duration_s: float = window_param("duration_s")
+    warmup_s: float = window_param("warmup_s")
+    min_completions: int = window_param("min_completions")
+    max_duration_s: float = window_param("max_duration_s")
+    ceiling_repetitions: int = window_param("ceiling_repetitions")
+    batch_size: int = param(20, "events per append_batch (capped by the engine's batch limit)")
+    read_stream_length: int = param(100, "events in the stream read_stream reads")
+    read_all_page: int = param(100, "events per read_all call, from a random position")
+    prefill_events: int = param(1000, "events written before measuring reads (at most a quarter of the budget)")
+    open_loop_fraction: float = param(0.5, "open-loop rate as a fraction of the closed-loop throughput first measured for the call")
+    open_loop_rate: float = param(0.0, "open-loop rate in calls/s for every call; 0: open_loop_fraction of the closed-loop throughput")
+    live_poll_interval_s: float = param(0.05, "subscriber poll interval for engines that do not push")
+    drain_timeout_s: float = param(5.0, "how long to wait for the last live events before counting them undelivered")
 
     def check(self) -> None:
         super().check()
         unknown = set(self.operations) - set(OPERATIONS)
         if unknown or not self.operations:
-            raise ValueError(f"operations must be among {OPERATIONS}, not {sorted(unknown)}")
+            raise ParameterError(f"operations must be among {OPERATIONS}, not {sorted(unknown)}")
         if not self.loops or set(self.loops) - {"closed", "open"}:
-            raise ValueError("loops must be among ('closed', 'open')")
+            raise ParameterError("loops must be among ('closed', 'open')")
         if "open" in self.loops and "closed" not in self.loops and not self.open_loop_rate:
-            raise ValueError("open loop without closed loop needs an explicit open_loop_rate")
-        if self.duration_s <= 0 or self.batch_size < 1 or self.read_stream_length < 1 or self.read_all_page < 1:
-            raise ValueError("duration_s > 0, batch_size, read_stream_length and read_all_page >= 1")
-        if not 0 < self.open_loop_fraction <= 1:
-            raise ValueError("open_loop_fraction must be in (0, 1]")
+            raise ParameterError("open loop without closed loop needs an explicit open_loop_rate")
+        if self.batch_size < 1 or self.read_stream_length < 1 or self.read_all_page < 1:
+            raise ParameterError("batch_size, read_stream_length and read_all_page must be >= 1")
+        if not 0 < self.open_loop_fraction <= 1 or self.open_loop_rate < 0:
+            raise ParameterError("open_loop_fraction must be in (0, 1] and open_loop_rate >= 0")
+        problem = window_problem(self)
+        if problem:
+            raise ParameterError(problem)
 
 
-class Calls(Workload):
-    name = "calls"
-    title = "Throughput and latency per call"
-    params_type = CallsParams
+def fill(store: EventStore, stream_length: int, events: int, batch: int, stop_at: float = float("inf")) -> str:
+    """Write the stream ``read_stream`` reads (``stream_length`` events) and spread the rest of
+    ``events`` over ten more streams, ``batch`` events per append, stopping at ``stop_at``
+    (``time.monotonic()``); the read stream's id."""
+    read_stream_id = f"Calls-{uuid.uuid4()}"
 
-    def cases(self) -> list[dict[str, Any]]:
-        p: CallsParams = self.params  # type: ignore[assignment]
-        loops = [m for m in ("closed", "open") if m in p.loops]  # closed first: it sets the open-loop rate
-        return [{"operation": op, "loop": loop, "repetition": r} for r in range(p.repetitions) for op in p.operations for loop in loops]
-
-    def open(self, stores: Any) -> None:
-        super().open(stores)
-        p: CallsParams = self.params  # type: ignore[assignment]
-        self._url = stores.new_url("calls")
-        self._store: EventStore = stores.connect(self._url)
-        self._closed_rate: dict[tuple[str, int], float] = {}
-        self._batch = min(p.batch_size, self._store.capabilities.max_batch_events or p.batch_size)
-        self._read_stream_id = f"Calls-{uuid.uuid4()}"
-        # the prefill may take at most a quarter of the budget: a slow engine reads from fewer events
-        stop_at = time.monotonic() + self.time_left() / 4
-        self._fill(self._read_stream_id, p.read_stream_length, stop_at)
-        others = max(0, p.prefill_events - p.read_stream_length)
-        for n in range(10):
-            self._fill(f"Calls-{uuid.uuid4()}", others // 10 + (n < others % 10), stop_at)
-        self._positions = [e.position for e in read_everything(self._store)]
-        self._stream_length = len(self._store.read_stream(self._read_stream_id))
-        self._live_url: str | None = None
-        self._live_writer: EventStore | None = None
-
-    def close(self) -> None:
-        self._store.close()
-        if self._live_writer is not None:
-            self._live_writer.close()
-
-    def _fill(self, stream_id: str, count: int, stop_at: float) -> None:
-        for start in range(0, count, self._batch):
+    def one(stream_id: str, count: int) -> None:
+        for start in range(0, count, batch):
             if time.monotonic() > stop_at:
                 return
-            self._store.append(stream_id, [NewEvent("Filled", {"n": n}) for n in range(start, min(count, start + self._batch))])
+            store.append(stream_id, [NewEvent("Filled", {"n": n}) for n in range(start, min(count, start + batch))])
 
-    def run_case(self, case: dict[str, Any]) -> Iterator[Measurement]:
-        p: CallsParams = self.params  # type: ignore[assignment]
-        op, loop, rep = case["operation"], case["loop"], case["repetition"]
-        rate = None
-        if loop == "open":
-            rate = p.open_loop_rate or p.open_loop_fraction * self._closed_rate.get((op, rep), 0.0)
-            if not rate:
-                yield Measurement("skipped", 1.0, "flag", {"operation": op, "loop": loop}, rep, note="no closed-loop throughput to derive the open-loop rate from")
-                return
-        point: dict[str, Any] = {"operation": op, "loop": loop, "target_rate": rate}
-        if op == "read_stream":
-            point["stream_length"] = self._stream_length
-        if op == "read_all":
-            point["events_in_store"] = len(self._positions)
-        rng = random.Random(f"{p.seed}/{rep}/{op}/{loop}")
-        if op == "live_delivery":
-            yield from self._live(point, rate, rep)
-            return
-        call = self._call(op, rng)
-        self._loop(call, None, p.warmup_s)  # warmup, not recorded
-        histogram, calls, events, elapsed = self._loop(call, rate, p.duration_s)
-        if loop == "closed":
-            self._closed_rate[(op, rep)] = calls / elapsed
-        yield Measurement("throughput", calls / elapsed, "calls/s", point, rep)
-        yield Measurement("event_throughput", events / elapsed, "events/s", point, rep)
-        yield from latency_measurements("latency", histogram, point, rep)
+    one(read_stream_id, stream_length)
+    others = max(0, events - stream_length)
+    for n in range(10):
+        one(f"Calls-{uuid.uuid4()}", others // 10 + (n < others % 10))
+    return read_stream_id
 
-    def _call(self, op: str, rng: random.Random) -> Callable[[], int]:
+
+# -- the client and the subscriber (worker processes, or threads for in-process engines) ---------------
+
+
+@dataclass(frozen=True)
+class ClientSetup:
+    """What the client needs to reach the engine's stores and to build its ceiling store alike."""
+
+    url: str
+    live_url: str | None
+    batch: int
+    read_all_page: int
+    read_stream_id: str
+    positions: tuple[Any, ...]
+    stream_length: int
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """One measurement's calls: which store, which call, open-loop rate (None: closed loop), seed."""
+
+    target: str
+    operation: str
+    rate: float | None
+    seed: str
+
+
+@dataclass
+class CallTally:
+    """The client's account of one measurement."""
+
+    completed: int = 0  # calls completed inside the window
+    events: int = 0  # events they wrote or read
+    started: int = 0  # calls (intended to be) started inside the window
+    longest_s: float = 0.0
+    #: Open loop: calls scheduled inside the window that were never started (the client fell behind).
+    backlog: int = 0
+    histogram: str = ""
+    #: live_delivery: when append returned for each event started in the window, by event id.
+    acked: dict[str, float] = field(default_factory=dict)
+
+
+class _Target:
+    """Where the calls go: the store read from (and what the reads need of it), the store appended
+    to, and the live store."""
+
+    def __init__(self, store: EventStore, appends: EventStore, live: EventStore | None, read_stream_id: str, positions: list[Any]) -> None:
+        self.store, self.appends, self.live = store, appends, live
+        self.read_stream_id, self.positions = read_stream_id, positions
+
+
+class Client:
+    """The client's job: the engine's store (and its live store), and a private in-memory store
+    filled like the engine's for the ceiling."""
+
+    def __init__(self, setup: ClientSetup, opener: Callable[[str], EventStore], owned: bool, *, board: Board, slot: int) -> None:
+        self.setup, self.owned, self.board, self.slot = setup, owned, board, slot
+        store = opener(setup.url)
+        live = opener(setup.live_url) if setup.live_url else None
+        self.engine = _Target(store, store, live, setup.read_stream_id, list(setup.positions))
+        # the ceiling reads from a store filled like the engine's and appends to another, so that
+        # what the appends add never slows the in-memory reads
+        filled, appended = MemoryStore(), MemoryStore()
+        read_stream_id = fill(filled, setup.stream_length, len(setup.positions), setup.batch)
+        self.ceiling = _Target(filled, appended, appended, read_stream_id, [e.position for e in read_everything(filled)])
+
+    def handle(self, request: CallRequest, timing: Timing | None) -> CallTally:
+        assert timing is not None, "the client only measures"
+        target = self.engine if request.target == ENGINE else self.ceiling
+        rng = random.Random(request.seed)
+        if request.operation == "live_delivery":
+            return self._live(target, request.rate, timing)
+        return run_calls(self._call(request.operation, target, rng), request.rate, timing, self.board, self.slot)
+
+    def _call(self, op: str, target: _Target, rng: random.Random) -> Callable[[], int]:
         """One call of ``op``; returns the number of events it wrote or read."""
-        store, batch, page = self._store, self._batch, self.params.read_all_page  # type: ignore[attr-defined]
+        store, appends, batch, page = target.store, target.appends, self.setup.batch, self.setup.read_all_page
         stream = f"Calls-{uuid.uuid4()}"
 
         def append_single() -> int:
-            store.append(stream, [NewEvent("Appended", {"n": 1})])
+            appends.append(stream, [NewEvent("Appended", {"n": 1})])
             return 1
 
         def append_batch() -> int:
-            store.append(stream, [NewEvent("Appended", {"n": n}) for n in range(batch)])
+            appends.append(stream, [NewEvent("Appended", {"n": n}) for n in range(batch)])
             return batch
 
         def read_stream() -> int:
-            return len(store.read_stream(self._read_stream_id))
+            return len(store.read_stream(target.read_stream_id))
 
         def read_all() -> int:
-            return len(store.read_all(rng.choice(self._positions), page))
+            return len(store.read_all(rng.choice(target.positions), page))
 
         calls = {"append_single": append_single, "append_batch": append_batch, "read_stream": read_stream, "read_all": read_all}
         if op in calls:
             return calls[op]
         raise ValueError(op)
 
-    @staticmethod
-    def _loop(call: Callable[[], int], rate: float | None, duration_s: float) -> tuple[Any, int, int, float]:
-        """Run ``call`` for ``duration_s``; open loop when ``rate`` is set. Returns (histogram, calls, events, seconds)."""
-        histogram = stats.new_histogram()
-        calls = events = 0
-        start = now_us()
-        end = start + duration_s * 1e6
-        interval = 1e6 / rate if rate else 0.0
-        while True:
-            intended = start + calls * interval if rate else now_us()
-            if intended >= end:
-                break
-            wait = intended - now_us()
-            if wait > 0:
-                time.sleep(wait / 1e6)
-            began = now_us()
-            events += call()
-            stats.record_us(histogram, now_us() - (intended if rate else began))
-            calls += 1
-        return histogram, calls, events, max(now_us() - start, 1.0) / 1e6
-
-    # -- live delivery ---------------------------------------------------------------------------
-
-    def _live(self, point: dict[str, Any], rate: float | None, rep: int) -> Iterator[Measurement]:
-        p: CallsParams = self.params  # type: ignore[assignment]
-        histogram = stats.new_histogram()
-        lock = threading.Lock()
-        acked: dict[str, float] = {}
-        early: dict[str, float] = {}
-        delivered: set[str] = set()
-        before_ack = [0]
-        measuring = threading.Event()
-
-        def handler(event: Any) -> None:
-            if event.type != "Live":
-                return
-            seen = now_us()
-            key = str(event.event_id)
-            with lock:
-                delivered.add(key)
-                if key in acked:
-                    if measuring.is_set():
-                        stats.record_us(histogram, seen - acked[key])
-                else:
-                    early[key] = seen
-
-        if self._live_url is None:  # a store of its own: the consumer never wades through other calls' events
-            self._live_url = self.stores.new_url("live")
-            self._live_writer = self.stores.connect(self._live_url)
-        writer = self._live_writer
-        reader = self.stores.connect(self._live_url)
-        # one consumer name for every case: each resumes where the previous one stopped
-        subscription = reader.subscribe("live-delivery", handler, checkpoint_every=1000, poll_interval=p.live_poll_interval_s)
-        subscription.catch_up()
-        subscription.start()
+    def _live(self, target: _Target, rate: float | None, timing: Timing) -> CallTally:
+        live = target.live
+        assert live is not None, "live_delivery needs the live store"
         stream = f"Live-{uuid.uuid4()}"
-        sent: list[str] = []
+        acked: dict[str, float] = {}
 
-        def append_one() -> int:
-            event = NewEvent("Live", {"n": len(sent)})
-            writer.append(stream, [event])
-            ack = now_us()
-            key = str(event.id)
-            with lock:
-                acked[key] = ack
-                if key in early:
-                    before_ack[0] += measuring.is_set()
-                    if measuring.is_set():
-                        stats.record_us(histogram, 0)
-            if measuring.is_set():
-                sent.append(key)
+        def append_one(measured: bool) -> int:
+            event = NewEvent("Live", {"n": len(acked)})
+            live.append(stream, [event])
+            ack = time.perf_counter()
+            if measured:
+                acked[str(event.id)] = ack
             return 1
 
-        try:
-            self._loop(append_one, None, p.warmup_s)
-            measuring.set()
-            _, calls, _, elapsed = self._loop(append_one, rate, p.duration_s)
-            if rate is None:
-                self._closed_rate[("live_delivery", rep)] = calls / elapsed
-            deadline = time.monotonic() + p.drain_timeout_s
-            while time.monotonic() < deadline and not delivered.issuperset(sent) and subscription.error is None:
-                time.sleep(0.01)
-        finally:
-            subscription.stop()
-            reader.close()
-        note = f"subscription failed: {subscription.error}" if subscription.error else None
-        yield Measurement("throughput", calls / elapsed, "calls/s", point, rep)
-        yield Measurement("undelivered", float(len(set(sent) - delivered)), "events", point, rep, note=note)
-        yield Measurement("delivered_before_ack", float(before_ack[0]), "events", point, rep)
-        yield from latency_measurements("latency", histogram, point, rep)
+        tally = run_calls(append_one, rate, timing, self.board, self.slot, pass_measured=True)
+        tally.acked = acked
+        return tally
 
+    def close(self) -> None:
+        if self.owned:
+            self.engine.store.close()
+            if self.engine.live is not None:
+                self.engine.live.close()
+
+
+def run_calls(call: Callable[..., int], rate: float | None, timing: Timing, board: Board, slot: int, *, pass_measured: bool = False) -> CallTally:
+    """Call from the common start until the parent closes the window: back to back, or at ``rate``
+    calls/s from the start (latency then from each call's intended start). Warmup calls are not
+    recorded; a call counts as completed when it finished inside the window."""
+    histogram = stats.new_histogram()
+    tally = CallTally()
+    finishes: list[float] = []
+    events: list[int] = []
+    interval = 1.0 / rate if rate else 0.0
+    timing.wait_for_start(board)
+    k = 0
+    while True:
+        intended = timing.start_at + k * interval if rate else time.perf_counter()
+        if not _wait_until(intended, board):
+            break
+        began = time.perf_counter()
+        measured = (intended if rate else began) >= timing.measure_from
+        n = call(measured) if pass_measured else call()
+        finished = time.perf_counter()
+        k += 1
+        tally.longest_s = max(tally.longest_s, finished - began)
+        if finished >= timing.measure_from:
+            finishes.append(finished)
+            events.append(n)
+            board.completed(slot)
+        if measured:
+            tally.started += 1
+            stats.record_us(histogram, (finished - (intended if rate else began)) * 1e6)
+    if rate:
+        tally.backlog = max(0, math.ceil((board.end_at - timing.start_at) / interval) - k)
+    tally.completed = bisect.bisect_right(finishes, board.end_at)
+    tally.events = sum(events[:tally.completed])
+    tally.histogram = stats.encode(histogram)
+    return tally
+
+
+def _wait_until(moment: float, board: Board) -> bool:
+    """Sleep until ``moment``; False once the window has closed (a call that is late by then is
+    not started: an open loop that fell behind does not stretch the window)."""
+    while moment < board.end_at:
+        now = time.perf_counter()
+        if now >= board.end_at:
+            return False
+        if moment <= now:
+            return True
+        time.sleep(min(moment - now, 0.05))
+    return False
+
+
+@dataclass(frozen=True)
+class Drain:
+    """Wait until the subscriber handled every event of ``ids`` (or ``timeout_s``), then stop it."""
+
+    ids: tuple[str, ...]
+    timeout_s: float
+
+
+class Subscriber:
+    """The subscriber's job: its own connection to the live store; a named, checkpointed consumer
+    started for each live case, noting when its handler sees each live event."""
+
+    START = "start"
+
+    def __init__(self, live_url: str, opener: Callable[[str], EventStore], owned: bool, poll_interval: float, *, board: Board, slot: int) -> None:
+        self.store = opener(live_url)
+        self.owned = owned
+        self.poll_interval = poll_interval
+        self.seen: dict[str, float] = {}
+        self.subscription: Any = None
+
+    def _handle_event(self, event: Any) -> None:
+        if event.type == "Live":
+            self.seen[str(event.event_id)] = time.perf_counter()
+
+    def handle(self, request: Any, timing: Timing | None) -> Any:
+        if request == self.START:
+            self._stop()
+            self.seen = {}
+            subscription = self.store.subscribe(CONSUMER, self._handle_event, checkpoint_every=1000, poll_interval=self.poll_interval)
+            subscription.catch_up()
+            subscription.start()
+            self.subscription = subscription
+            return None
+        assert isinstance(request, Drain)
+        subscription = self.subscription
+        deadline = time.monotonic() + request.timeout_s
+        seen = self.seen  # written by the subscription's thread: only membership is read while it runs
+        while subscription is not None and time.monotonic() < deadline and subscription.error is None and not all(key in seen for key in request.ids):
+            time.sleep(0.01)
+        error = subscription.error if subscription is not None else None
+        self._stop()
+        return {key: seen[key] for key in request.ids if key in seen}, (f"{type(error).__name__}: {error}" if error else None)
+
+    def _stop(self) -> None:
+        if self.subscription is not None:
+            self.subscription.stop()
+            self.subscription = None
+
+    def close(self) -> None:
+        self._stop()
+        if self.owned:
+            self.store.close()
+
+
+# -- the workload ----------------------------------------------------------------------------------------
+
+
+class Calls(Workload[CallsParams]):
+    name = "calls"
+    title = "Throughput and latency per call"
+    params_type = CallsParams
+    converge_on = ("throughput", "latency_p50")
+    metrics = (
+        Metric("throughput", "calls/s", "calls completed per second", "higher"),
+        Metric("event_throughput", "events/s", "events written or read per second", "higher"),
+        Metric("window_s", "s", "length of the measurement window (at least duration_s)"),
+        Metric("completions", "calls", "calls completed inside the window (the throughput's numerator)"),
+        Metric("ceiling_throughput", "calls/s", "the same client against a private in-memory store, closed loop: what the load generator itself reaches"),
+        Metric("latency", "us", "call latency (open loop: from the intended start)", "lower", family=True),
+        Metric("undelivered", "events", "live events the subscriber had not handled by the end of the drain timeout", "lower"),
+        Metric("delivered_before_ack", "events", "live events handled before append returned to the writer"),
+    )
+
+    def cases(self) -> list[dict[str, Any]]:
+        p = self.params
+        loops = [m for m in ("closed", "open") if m in p.loops]  # closed first: it sets the open-loop rate
+        return [{"operation": op, "loop": loop, "repetition": r} for r in range(p.repetitions) for op in p.operations for loop in loops]
+
+    def open(self, stores: Any) -> None:
+        super().open(stores)
+        self._closed_rate: dict[str, float] = {}
+        self._ceiling: dict[tuple[str, int], float] = {}
+        self._client: Workers | None = None
+        self._subscriber: Workers | None = None
+        self._url = stores.new_url("calls")
+        self._store: EventStore = stores.connect(self._url)
+        self._opened = [self._store]
+        try:
+            self._prepare(stores)
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self, stores: Any) -> None:
+        """Fill the store, then start the client (and the subscriber) on it."""
+        p = self.params
+        self._batch = min(p.batch_size, self._store.capabilities.max_batch_events or p.batch_size)
+        # the prefill may take at most a quarter of the budget: a slow engine reads from fewer events
+        read_stream_id = fill(self._store, p.read_stream_length, p.prefill_events, self._batch, time.monotonic() + self.time_left() / 4)
+        positions = tuple(e.position for e in read_everything(self._store))
+        self._stream_length = len(self._store.read_stream(read_stream_id))
+        self._events_in_store = len(positions)
+        live_url = None
+        if "live_delivery" in p.operations:  # a store of its own: the consumer never wades through other calls' events
+            live_url = stores.new_url("live")
+            self._opened.append(stores.connect(live_url))  # opened here first: it may create the schema or table
+        processes = bool(stores.cross_process)
+        opener = open_store if processes else stores.connect
+        setup = ClientSetup(self._url, live_url, self._batch, p.read_all_page, read_stream_id, positions, self._stream_length)
+        self._client = Workers(Client, [(setup, opener, processes)], processes=processes, name="client").start()
+        if live_url:
+            self._subscriber = Workers(Subscriber, [(live_url, opener, processes, p.live_poll_interval_s)], processes=processes, name="subscriber").start()
+
+    def close(self) -> None:
+        """Stop the client and the subscriber (see ``Workers.close``) and close this process's
+        connections (the deployment closes the stores it shares itself)."""
+        for group in (self._client, self._subscriber):
+            if group is not None:
+                group.close()
+        if self.stores.cross_process:
+            for store in self._opened:
+                store.close()
+        self._opened = []
+
+    def run_case(self, case: dict[str, Any]) -> Iterator[Measurement]:
+        p = self.params
+        op, loop, rep = case["operation"], case["loop"], int(case["repetition"])
+        assert self._client is not None, "open() started it"
+        client = self._client.start()  # a no-op unless a failed case left the client broken
+        rate = None
+        if loop == "open":
+            rate = p.open_loop_rate or p.open_loop_fraction * self._closed_rate.get(op, 0.0)
+            if not rate:
+                why = "no closed-loop throughput above 0 measured for this call yet (see the closed-loop point's note, error or skip)"
+                yield Measurement("skipped", 1.0, {"operation": op, "loop": loop, "client": client.client}, rep, note=why)
+                return
+        point: dict[str, Any] = {"operation": op, "loop": loop, "target_rate": rate, "client": client.client}
+        if op == "read_stream":
+            point["stream_length"] = self._stream_length
+        if op == "read_all":
+            point["events_in_store"] = self._events_in_store
+        seed = f"{p.seed}/{rep}/{op}/{loop}"
+        delivered: tuple[dict[str, float], str | None] = ({}, None)
+        if op == "live_delivery":
+            measured, tally, delivered = self._live(rate, seed)
+        else:
+            measured = self._measure(ENGINE, op, rate, seed)
+            tally = measured.replies[0]
+        throughput = tally.completed / measured.window_s
+        if loop == "closed" and throughput > 0:
+            self._closed_rate.setdefault(op, throughput)
+        cause = None if tally.completed else _cause(tally, measured.window_s)
+        yield Measurement("throughput", throughput, point, rep, note=cause)
+        if op != "live_delivery":
+            yield Measurement("event_throughput", tally.events / measured.window_s, point, rep, note=cause)
+        yield Measurement("window_s", measured.window_s, point, rep)
+        yield Measurement("completions", float(tally.completed), point, rep, note=resolution_note(tally.completed, measured.window_s, p))
+        if op == "live_delivery":
+            yield from self._delivery(tally, *delivered, point, rep)
+        else:
+            histogram = stats.decode(tally.histogram)
+            note = None if histogram.get_total_count() else f"no call started inside the window completed: {cause}"
+            if tally.backlog:
+                note = (f"{tally.backlog} calls scheduled inside the window were never started (the client fell behind the "
+                        f"{rate:g} calls/s target): the latency percentiles understate")
+            yield from _noted(latency_measurements("latency", histogram, point, rep), note)
+        if rep < p.ceiling_repetitions:
+            yield from self._ceiling_measurement(op, loop, rep, point, seed)
+
+    def _measure(self, target: str, op: str, rate: float | None, seed: str) -> Measured:
+        p = self.params
+        assert self._client is not None, "open() started it"
+        return self._client.measure({0: CallRequest(target, op, rate, seed)}, p.warmup_s, WindowRule.of(p), REPLY_SLACK_S)
+
+    def _ceiling_measurement(self, op: str, loop: str, rep: int, point: dict[str, Any], seed: str) -> Iterator[Measurement]:
+        if loop == "closed":
+            measured = self._measure(CEILING, op, None, seed)
+            tally: CallTally = measured.replies[0]
+            self._ceiling[(op, rep)] = ceiling = tally.completed / measured.window_s
+            note = f"one client against a private in-memory store, closed loop: {tally.completed} calls in a {measured.window_s:.2f} s window"
+            if op == "live_delivery":
+                note += " (appends only: no subscriber)"
+            yield Measurement("ceiling_throughput", ceiling, point, rep, note=note)
+        elif (op, rep) in self._ceiling:
+            note = "the client's closed-loop ceiling for this call (measured with this repetition's closed loop): a target rate near it is client-bound"
+            yield Measurement("ceiling_throughput", self._ceiling[(op, rep)], point, rep, note=note)
+
+    def _live(self, rate: float | None, seed: str) -> tuple[Measured, CallTally, tuple[dict[str, float], str | None]]:
+        """Start the subscriber, append for one window, then wait for the subscriber to see every
+        event; the client's measurement, and when the subscriber saw each event (and its error)."""
+        p = self.params
+        subscriber = self._subscriber
+        assert subscriber is not None, "opened with live_delivery"
+        subscriber.start()
+        subscriber.call({0: Subscriber.START}, REPLY_SLACK_S)
+        drained = False
+        try:
+            measured = self._measure(ENGINE, "live_delivery", rate, seed)
+            tally: CallTally = measured.replies[0]
+            delivered = subscriber.call({0: Drain(tuple(tally.acked), p.drain_timeout_s)}, p.drain_timeout_s + REPLY_SLACK_S)[0]
+            drained = True
+        finally:
+            if not drained and not subscriber.broken:  # the client failed: stop the subscription anyway
+                try:
+                    subscriber.call({0: Drain((), 0.0)}, REPLY_SLACK_S)
+                except Exception:  # the client's error is the one to report
+                    pass
+        return measured, tally, delivered
+
+    def _delivery(self, tally: CallTally, seen_at: dict[str, float], error: str | None, point: dict[str, Any], rep: int) -> Iterator[Measurement]:
+        """Latency from each acknowledged append (client's clock) to the handler (subscriber's clock)."""
+        histogram = stats.new_histogram()
+        before_ack = 0
+        for key, ack in tally.acked.items():
+            seen = seen_at.get(key)
+            if seen is None:
+                continue
+            if seen <= ack:
+                before_ack += 1
+            stats.record_us(histogram, max(0.0, seen - ack) * 1e6)
+        undelivered = len(tally.acked) - histogram.get_total_count()
+        note = f"subscription failed: {error}" if error else None
+        yield Measurement("undelivered", float(undelivered), point, rep, note=note)
+        yield Measurement("delivered_before_ack", float(before_ack), point, rep)
+        empty = None
+        if not histogram.get_total_count():
+            empty = note or ("no live event was appended inside the window" if not tally.acked else f"none of {len(tally.acked)} live events was delivered within {self.params.drain_timeout_s:g} s")
+        yield from _noted(latency_measurements("latency", histogram, point, rep), empty)
+
+
+def _noted(rows: list[Measurement], note: str | None) -> list[Measurement]:
+    return [replace(row, note=note) for row in rows] if note else rows
+
+
+def _cause(tally: CallTally, window: float) -> str:
+    """Why no call completed inside the window, in words."""
+    if tally.longest_s > window:
+        return f"the window ({window:.2f} s) is shorter than one call: the longest took {tally.longest_s:.2f} s"
+    if not tally.started:
+        return f"no call started inside the {window:.2f} s window (the client was still in a call begun during the warmup)"
+    return f"no call completed inside the {window:.2f} s window; the longest took {tally.longest_s:.2f} s"

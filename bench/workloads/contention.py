@@ -2,53 +2,83 @@
 
 Skew 0 spreads commands uniformly over the streams; larger skews concentrate them on the first
 streams, so skew 3 sends about 80 % of commands to one hot stream (the record ``hot_stream_share``
-says how much it really was). Each writer has its own connection and its own seeded random
-stream choice. Throughput counts successes completed inside the ``duration_s`` window; latency
-(including retries) is recorded for successful commands started inside it. The ``warmup_s``
-before the window is not measured but counts for the correctness check, which compares each
-stream's final value and event count with the commands that reported success (an append that
-failed with an engine error may or may not be stored, and is allowed either way). A command still
-retrying ``grace_s`` after the window is abandoned (its next decision appends nothing), so a slow
-engine cannot stretch a case without bound.
+says how much it really was). Each writer is a process of its own (``bench.loadgen``) with its own
+connection and its own seeded random stream choice; the writers start each measurement together.
+Engines whose stores live inside one process (``memory://``) use threads instead, and their points
+say ``client: threads``.
+
+The window follows the load generator's rule: at least ``duration_s``, then on until
+``min_completions`` commands succeeded or ``max_duration_s``. Throughput counts successes completed
+inside the window over its actual length (``window_s`` and ``completions`` are recorded); latency
+(including retries) is recorded for successful commands started inside it. The ``warmup_s`` before
+the window is not measured but counts for the correctness check, which compares each stream's final
+value and event count with the commands that reported success, from the tallies of every writer (an
+append that failed with an engine error may or may not be stored, and is allowed either way). A
+command still retrying ``grace_s`` after the window is abandoned (its next decision appends
+nothing), so a slow engine cannot stretch a case without bound. A throughput of 0 or a point
+without latency samples says why in its note.
+
+The harness's ceiling: in the first ``ceiling_repetitions`` repetitions each point is measured a
+second time, right after the engine, by the same writers against private in-memory stores (one per
+writer: nothing remote, nothing shared), with the same streams, skew and window rule. An engine
+whose throughput reaches 80 % of that ``ceiling_throughput`` is client-bound at that point.
 """
 from __future__ import annotations
 
+import bisect
 import random
-import threading
+import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from typing import Any
 
-from eventstore import EventStore, Repository, RetriesExhausted, execute
+from eventstore import EventStore, Repository, RetriesExhausted, execute, open_store
+from eventstore.memory import MemoryStore
 
 from .. import stats
-from .base import Measurement, Params, Workload, latency_measurements, now_us
+from ..loadgen import Board, Measured, Timing, WindowRule, Workers, resolution_note, window_param, window_problem
+from .base import Measurement, Workload, latency_measurements
+from .metrics import Metric
 from .model import Register, increment
+from .params import ConvergingParams, ParameterError, param
+
+ENGINE, CEILING = "engine", "ceiling"
+#: A writer stops after this many engine errors (a broken connection would otherwise spin).
+MAX_ERRORS_PER_WRITER = 10
+#: How long after the grace period a writer's reply may take (one last attempt, a slow engine).
+REPLY_SLACK_S = 60.0
+#: Longest the writers may take for their one warm-up command each, together.
+PRIME_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
-class ContentionParams(Params):
-    writers: tuple[int, ...] = (1, 4, 16, 32)
-    skews: tuple[float, ...] = (0.0, 1.0, 3.0)
-    streams: int = 16
-    duration_s: float = 0.25
-    warmup_s: float = 0.1
-    max_attempts: int = 50
-    #: A command still retrying this long after the measurement ends is abandoned (no append).
-    grace_s: float = 1.0
-    budget_s: float | None = 20.0
+class ContentionParams(ConvergingParams):
+    budget_s: float | None = param(80.0, "seconds one engine may spend on this workload; later cases are recorded as skipped")
+    writers: tuple[int, ...] = param((1, 4, 16), "numbers of concurrent writers (processes, each with its own connection)")
+    skews: tuple[float, ...] = param((0.0, 3.0), "Zipf exponents of the stream choice: 0 uniform, 3 mostly one hot stream")
+    streams: int = param(16, "streams (aggregates) the writers choose from")
+    duration_s: float = window_param("duration_s")
+    warmup_s: float = window_param("warmup_s")
+    min_completions: int = window_param("min_completions")
+    max_duration_s: float = window_param("max_duration_s")
+    ceiling_repetitions: int = window_param("ceiling_repetitions")
+    max_attempts: int = param(50, "attempts per command before it gives up (RetriesExhausted)")
+    grace_s: float = param(1.0, "a command still retrying this long after the window is abandoned")
 
     def check(self) -> None:
         super().check()
         if not self.writers or min(self.writers) < 1:
-            raise ValueError("writers must be a non-empty list of counts >= 1")
+            raise ParameterError("writers must be a non-empty list of counts >= 1")
         if not self.skews or min(self.skews) < 0:
-            raise ValueError("skews must be a non-empty list of Zipf exponents >= 0")
-        if self.streams < 1 or self.duration_s <= 0 or self.warmup_s < 0 or self.max_attempts < 1 or self.grace_s < 0:
-            raise ValueError("streams >= 1, duration_s > 0, warmup_s >= 0, max_attempts >= 1, grace_s >= 0")
+            raise ParameterError("skews must be a non-empty list of Zipf exponents >= 0")
+        if self.streams < 1 or self.max_attempts < 1 or self.grace_s < 0:
+            raise ParameterError("streams >= 1, max_attempts >= 1, grace_s >= 0")
+        problem = window_problem(self)
+        if problem:
+            raise ParameterError(problem)
 
 
 def zipf_cumulative(streams: int, skew: float) -> list[float]:
@@ -56,32 +86,166 @@ def zipf_cumulative(streams: int, skew: float) -> list[float]:
     return list(accumulate(1.0 / (rank + 1) ** skew for rank in range(streams)))
 
 
-#: A writer stops after this many engine errors (a broken connection would otherwise spin).
-MAX_ERRORS_PER_WRITER = 10
+# -- one writer (a worker process, or a thread for in-process engines) ---------------------------------
+
+
+@dataclass(frozen=True)
+class Commands:
+    """What one writer does in one measurement: which store, streams, choice and bounds."""
+
+    target: str  # ENGINE or CEILING
+    ids: tuple[str, ...]
+    cumulative: tuple[float, ...]
+    seed: str
+    max_attempts: int
+    grace_s: float
 
 
 @dataclass
-class _WriterTally:
-    #: Per stream, over the whole case: commands told "success", and commands whose append failed
-    #: with an engine error (it may or may not have been stored).
+class WriterTally:
+    """One writer's account of one measurement, sent back to the parent."""
+
+    #: Per stream, over the whole measurement: commands told "success", and commands whose append
+    #: failed with an engine error (it may or may not have been stored).
     successes_all: Counter[int] = field(default_factory=Counter)
     ambiguous: Counter[int] = field(default_factory=Counter)
-    #: Successes completed inside the measurement window: the throughput.
+    #: Successes completed inside the window: the throughput's numerator.
     completed: int = 0
-    # commands started inside the measurement window
+    # commands started inside the window
+    started: int = 0
     measured_successes: int = 0
     measured_commands: int = 0
     attempts: int = 0
     conflicts: int = 0
     exhausted: int = 0
     abandoned: int = 0
+    choices: Counter[int] = field(default_factory=Counter)
+    #: The longest command (seconds, retries included), whether it succeeded or not.
+    longest_s: float = 0.0
     errors: list[str] = field(default_factory=list)
+    #: Latency of successful commands started in the window (``stats.encode``).
+    histogram: str = ""
 
 
-class Contention(Workload):
+class Writer:
+    """A writer's job: its own connection to the engine's store, and a private in-memory store for
+    the ceiling. ``opener`` opens a URL (``open_store`` in a process; the deployment's ``connect``
+    in a thread, which then owns the store)."""
+
+    def __init__(self, url: str, opener: Callable[[str], EventStore], owned: bool, *, board: Board, slot: int) -> None:
+        self.store = opener(url)
+        self.owned = owned
+        self.ceiling = MemoryStore()
+        self.board, self.slot = board, slot
+
+    def handle(self, request: Commands | str, timing: Timing | None) -> WriterTally | str | None:
+        if isinstance(request, str):  # PRIME: one command on a stream of its own, to warm up
+            return prime(self.store, request)
+        assert timing is not None, "a measurement has a timing"
+        return write(self.store if request.target == ENGINE else self.ceiling, request, timing, self.board, self.slot)
+
+    def close(self) -> None:
+        if self.owned:
+            self.store.close()
+
+
+def prime(store: EventStore, stream: str) -> str | None:
+    """One command on a stream no case uses, so that a writer's first measured command does not pay
+    for connecting, taking a writer fence or filling a cache; the error, if it failed."""
+    try:
+        execute(Repository(store, Register, snapshot_every=0), stream, increment, max_attempts=3)
+    except Exception as exc:  # the cases will meet and record it
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None
+
+
+def write(store: EventStore, commands: Commands, timing: Timing, board: Board, slot: int) -> WriterTally:
+    """Run load-decide-append-retry from the common start until the parent closes the window."""
+    rng = random.Random(commands.seed)
+    repo = Repository(store, Register, snapshot_every=0)
+    tally = WriterTally()
+    histogram = stats.new_histogram()
+    finishes: list[float] = []  # successes that completed after the window opened, in order
+    streams = range(len(commands.ids))
+    measure_from = timing.measure_from
+
+    def decide(register: Register) -> list[Any]:
+        late = time.perf_counter() > board.end_at + commands.grace_s
+        return [] if late or board.aborted else increment(register)
+
+    timing.wait_for_start(board)
+    while len(tally.errors) < MAX_ERRORS_PER_WRITER:
+        began = time.perf_counter()
+        if began >= board.end_at:
+            break
+        stream = rng.choices(streams, cum_weights=commands.cumulative)[0]
+        measured = began >= measure_from
+        tally.started += measured
+        try:
+            outcome = execute(repo, commands.ids[stream], decide, max_attempts=commands.max_attempts)
+            attempts, ok = outcome.attempts, outcome.result is not None
+            if not ok:  # gave up after the grace period: nothing appended
+                tally.abandoned += 1
+                tally.longest_s = max(tally.longest_s, time.perf_counter() - began)
+                break
+        except RetriesExhausted as exc:
+            attempts, ok = exc.attempts, False
+        except Exception as exc:  # an engine error: the append may or may not be stored
+            tally.ambiguous[stream] += 1
+            tally.errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            tally.longest_s = max(tally.longest_s, time.perf_counter() - began)
+            continue
+        finished = time.perf_counter()
+        tally.longest_s = max(tally.longest_s, finished - began)
+        if ok:
+            tally.successes_all[stream] += 1
+            if finished >= measure_from:
+                finishes.append(finished)
+                board.completed(slot)
+        if measured:
+            tally.attempts += attempts
+            tally.conflicts += attempts - 1 if ok else attempts
+            tally.exhausted += 0 if ok else 1
+            tally.measured_commands += 1
+            tally.choices[stream] += 1
+            if ok:
+                tally.measured_successes += 1
+                stats.record_us(histogram, (finished - began) * 1e6)
+    tally.completed = bisect.bisect_right(finishes, board.end_at)
+    tally.histogram = stats.encode(histogram)
+    return tally
+
+
+# -- the workload ----------------------------------------------------------------------------------------
+
+
+class Contention(Workload[ContentionParams]):
     name = "contention"
     title = "Append contention"
     params_type = ContentionParams
+    converge_on = ("throughput", "command_latency_p50")
+    metrics = (
+        Metric("throughput", "commands/s", "successful commands completed inside the measurement window, per second", "higher"),
+        Metric("window_s", "s", "length of the measurement window (at least duration_s)"),
+        Metric("completions", "commands", "successful commands completed inside the window (the throughput's numerator)"),
+        Metric("ceiling_throughput", "commands/s", "the same writers against private in-memory stores: what the load generator itself reaches"),
+        Metric("commands", "commands", "commands started inside the measurement window"),
+        Metric("conflicts", "conflicts", "attempts refused for a stale expected version", "lower"),
+        Metric("conflict_rate", "fraction of attempts", "share of attempts refused for a stale expected version", "lower"),
+        Metric("retries_per_success", "retries", "retries per successful command", "lower"),
+        Metric("exhausted", "commands", "commands that gave up after max_attempts", "lower"),
+        Metric("abandoned", "commands", "commands still retrying grace_s after the window, abandoned", "lower"),
+        Metric("fairness_jain", "index", "Jain's index of the writers' completed commands (1: equal shares)", "higher"),
+        Metric("fairness_min_max", "ratio", "fewest over most commands completed by one writer", "higher"),
+        Metric("hot_stream_share", "fraction", "share of commands that went to the most chosen stream"),
+        Metric("errors", "errors", "engine errors (the note holds the first)", "lower"),
+        Metric("command_latency", "us", "command latency including retries", "lower", family=True),
+        Metric("lost_updates", "commands", "lost updates (successful commands missing from the final value)", "lower", rule="optimistic_concurrency"),
+        Metric("duplicate_events", "events", "events stored more often than commands succeeded", "lower", rule="optimistic_concurrency"),
+        Metric("missing_events", "events", "acknowledged commands whose events are missing", "lower", rule="optimistic_concurrency"),
+        Metric("successful_commands", "commands", "commands told success over the whole case, warmup included"),
+        Metric("ambiguous_commands", "commands", "commands whose append failed with an engine error (stored or not)"),
+    )
 
     def cases(self) -> list[dict[str, Any]]:
         p = self.params
@@ -93,112 +257,97 @@ class Contention(Workload):
     def open(self, stores: Any) -> None:
         super().open(stores)
         self._url = stores.new_url("contention")
-        self._pool: list[EventStore] = []
-
-    def _connections(self, n: int) -> list[EventStore]:
-        while len(self._pool) < n:  # opened one by one: the first may create the schema or table
-            self._pool.append(self.stores.connect(self._url))
-        return self._pool[:n]
+        self._audit: EventStore = stores.connect(self._url)  # opened first: it may create the schema or table
+        processes = bool(stores.cross_process)
+        opener = open_store if processes else stores.connect
+        self._writers = Workers(Writer, [(self._url, opener, processes)] * max(self.params.writers), processes=processes, name="writer")
+        try:
+            self._writers.start()
+            # every writer completes one command before any window: no first measured command pays
+            # for a cold connection or (Kafka) for taking the writer fence for the first time
+            self._writers.call({n: f"Prime-{uuid.uuid4()}" for n in range(len(self._writers))}, PRIME_TIMEOUT_S)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
-        for store in self._pool:
-            store.close()
-        self._pool = []
+        """Stop the writers (see ``Workers.close``) and close the audit connection (the deployment
+        closes the stores it shares itself)."""
+        self._writers.close()
+        if self.stores.cross_process:
+            self._audit.close()
 
     def run_case(self, case: dict[str, Any]) -> Iterator[Measurement]:
-        p: ContentionParams = self.params  # type: ignore[assignment]
-        writers, skew, rep = case["writers"], case["skew"], case["repetition"]
-        point = {"writers": writers, "skew": skew, "streams": p.streams, "max_attempts": p.max_attempts}
-        ids = [str(uuid.uuid4()) for _ in range(p.streams)]
-        cumulative = zipf_cumulative(p.streams, skew)
-        stores = self._connections(writers)
-        tallies = [_WriterTally() for _ in range(writers)]
-        histograms = [stats.new_histogram() for _ in range(writers)]
-        choices: Counter[int] = Counter()
-        start_line = threading.Barrier(writers + 1)
-        clock: dict[str, float] = {}
+        p = self.params
+        writers, skew, rep = int(case["writers"]), float(case["skew"]), int(case["repetition"])
+        if writers > len(self._writers):
+            raise ParameterError(f"{writers} writers: this workload was opened with {len(self._writers)} (the largest of writers)")
+        group = self._writers.start()  # a no-op unless a failed case left the writers broken
+        point = {"writers": writers, "skew": skew, "streams": p.streams, "max_attempts": p.max_attempts, "client": group.client}
+        cumulative = tuple(zipf_cumulative(p.streams, skew))
+        ids = tuple(str(uuid.uuid4()) for _ in range(p.streams))
+        measured = self._measure(ENGINE, ids, cumulative, writers, skew, rep)
+        tallies: list[WriterTally] = measured.replies
+        yield from self._measurements(measured, point, rep)
+        yield from self._correctness(ids, tallies, point, rep)
+        if rep < p.ceiling_repetitions:
+            ceiling = self._measure(CEILING, tuple(str(uuid.uuid4()) for _ in ids), cumulative, writers, skew, rep)
+            completed = sum(t.completed for t in ceiling.replies)
+            note = f"{writers} writer(s), each against a private in-memory store: {completed} commands in a {ceiling.window_s:.2f} s window"
+            yield Measurement("ceiling_throughput", completed / ceiling.window_s, point, rep, note=note)
 
-        def decide(register: Register) -> list[Any]:
-            return [] if now_us() > clock["give_up"] else increment(register)
+    def _measure(self, target: str, ids: tuple[str, ...], cumulative: tuple[float, ...], writers: int, skew: float, rep: int) -> Measured:
+        p = self.params
+        requests = {
+            n: Commands(target, ids, cumulative, f"{p.seed}/{rep}/{writers}/{skew}/{n}", p.max_attempts, p.grace_s)
+            for n in range(writers)
+        }
+        return self._writers.measure(requests, p.warmup_s, WindowRule.of(p), p.grace_s + REPLY_SLACK_S)
 
-        def write(n: int) -> None:
-            rng = random.Random(f"{p.seed}/{rep}/{writers}/{skew}/{n}")
-            repo = Repository(stores[n], Register, snapshot_every=0)
-            tally, histogram = tallies[n], histograms[n]
-            start_line.wait()
-            while len(tally.errors) < MAX_ERRORS_PER_WRITER:
-                began = now_us()
-                if began >= clock["end"]:
-                    return
-                stream = rng.choices(range(p.streams), cum_weights=cumulative)[0]
-                measured = began >= clock["measure_from"]
-                try:
-                    outcome = execute(repo, ids[stream], decide, max_attempts=p.max_attempts)
-                    attempts, ok = outcome.attempts, outcome.result is not None
-                    if not ok:  # gave up after the grace period: nothing appended
-                        tally.abandoned += 1
-                        return
-                except RetriesExhausted as exc:
-                    attempts, ok = exc.attempts, False
-                except Exception as exc:  # an engine error: the append may or may not be stored
-                    tally.ambiguous[stream] += 1
-                    tally.errors.append(f"{type(exc).__name__}: {exc}"[:300])
-                    continue
-                finished = now_us()
-                if ok:
-                    tally.successes_all[stream] += 1
-                    tally.completed += clock["measure_from"] <= finished <= clock["end"]
-                if measured:
-                    tally.attempts += attempts
-                    tally.conflicts += attempts - 1 if ok else attempts
-                    tally.exhausted += 0 if ok else 1
-                    tally.measured_commands += 1
-                    choices[stream] += 1
-                    if ok:
-                        tally.measured_successes += 1
-                        stats.record_us(histogram, finished - began)
-
-        threads = [threading.Thread(target=write, args=(n,), daemon=True) for n in range(writers)]
-        for thread in threads:
-            thread.start()
-        t0 = now_us()
-        clock["measure_from"] = t0 + p.warmup_s * 1e6
-        clock["end"] = clock["measure_from"] + p.duration_s * 1e6
-        clock["give_up"] = clock["end"] + p.grace_s * 1e6
-        start_line.wait()
-        for thread in threads:
-            thread.join()
-
+    def _measurements(self, measured: Measured, point: dict[str, Any], rep: int) -> Iterator[Measurement]:
+        p = self.params
+        tallies: list[WriterTally] = measured.replies
+        window = measured.window_s
         successes = sum(t.measured_successes for t in tallies)
         commands = sum(t.measured_commands for t in tallies)
         attempts = sum(t.attempts for t in tallies)
         conflicts = sum(t.conflicts for t in tallies)
-        all_successes = sum((t.successes_all for t in tallies), Counter())
-        ambiguous = sum((t.ambiguous for t in tallies), Counter())
         per_writer = [t.completed for t in tallies]
+        completed = sum(per_writer)
+        choices: Counter[int] = sum((t.choices for t in tallies), Counter())
         errors = [e for t in tallies for e in t.errors]
+        histogram = stats.merge(stats.decode(t.histogram) for t in tallies)
+        cause = None
+        if completed == 0 or histogram.get_total_count() == 0:
+            cause = _cause(tallies, window, errors, p)
 
-        def m(metric: str, value: float | None, unit: str, note: str | None = None) -> Measurement:
-            return Measurement(metric, value, unit, point, rep, note=note)
+        def m(metric: str, value: float | None, note: str | None = None) -> Measurement:
+            return Measurement(metric, value, point, rep, note=note)
 
-        yield m("throughput", sum(per_writer) / p.duration_s, "commands/s")
-        yield m("commands", float(commands), "commands")
-        yield m("conflicts", float(conflicts), "conflicts")
-        yield m("conflict_rate", conflicts / attempts if attempts else None, "fraction of attempts")
-        yield m("retries_per_success", (attempts - commands) / successes if successes else None, "retries")
-        yield m("exhausted", float(sum(t.exhausted for t in tallies)), "commands")
-        yield m("abandoned", float(sum(t.abandoned for t in tallies)), "commands")
-        yield m("fairness_jain", _jain(per_writer), "index")
-        yield m("fairness_min_max", min(per_writer) / max(per_writer) if max(per_writer) else None, "ratio")
-        yield m("hot_stream_share", max(choices.values()) / commands if commands else None, "fraction")
-        yield m("errors", float(len(errors)), "errors", note=errors[0] if errors else None)
-        yield from latency_measurements("command_latency", stats.merge(histograms), point, rep)
-        yield from self._correctness(ids, all_successes, ambiguous, point, rep)
+        yield m("throughput", completed / window, note=cause if completed == 0 else None)
+        yield m("window_s", window)
+        yield m("completions", float(completed), note=resolution_note(completed, window, p))
+        yield m("commands", float(commands))
+        yield m("conflicts", float(conflicts))
+        yield m("conflict_rate", conflicts / attempts if attempts else None)
+        yield m("retries_per_success", (attempts - commands) / successes if successes else None)
+        yield m("exhausted", float(sum(t.exhausted for t in tallies)))
+        yield m("abandoned", float(sum(t.abandoned for t in tallies)))
+        yield m("fairness_jain", _jain(per_writer))
+        yield m("fairness_min_max", min(per_writer) / max(per_writer) if max(per_writer) else None)
+        yield m("hot_stream_share", max(choices.values()) / commands if commands else None)
+        yield m("errors", float(len(errors)), note=errors[0] if errors else None)
+        latency = latency_measurements("command_latency", histogram, point, rep)
+        if histogram.get_total_count() == 0:
+            latency = [replace(row, note=f"no successful command started inside the window: {cause}") for row in latency]
+        yield from latency
 
-    def _correctness(self, ids: list[str], successes: Counter[int], ambiguous: Counter[int], point: dict[str, Any], rep: int) -> Iterator[Measurement]:
-        """Compare each stream with what the writers were told: every success must show in the
-        value (else a lost update) and as one event; a failed append may or may not be stored."""
-        repo = Repository(self._pool[0], Register, snapshot_every=0)
+    def _correctness(self, ids: tuple[str, ...], tallies: list[WriterTally], point: dict[str, Any], rep: int) -> Iterator[Measurement]:
+        """Compare each stream with what every writer was told: every success must show in the value
+        (else a lost update) and as one event; a failed append may or may not be stored."""
+        successes: Counter[int] = sum((t.successes_all for t in tallies), Counter())
+        ambiguous: Counter[int] = sum((t.ambiguous for t in tallies), Counter())
+        repo = Repository(self._audit, Register, snapshot_every=0)
         lost = duplicated = missing = 0
         for n, id in enumerate(ids):
             register = repo.load(id)
@@ -206,11 +355,35 @@ class Contention(Workload):
             lost += max(0, expected - register.value)
             duplicated += max(0, register.applied - expected - ambiguous[n])
             missing += max(0, expected - register.applied)
-        yield Measurement("lost_updates", float(lost), "commands", point, rep)
-        yield Measurement("duplicate_events", float(duplicated), "events", point, rep)
-        yield Measurement("missing_events", float(missing), "events", point, rep)
-        yield Measurement("successful_commands", float(sum(successes.values())), "commands", point, rep)
-        yield Measurement("ambiguous_commands", float(sum(ambiguous.values())), "commands", point, rep)
+        yield Measurement("lost_updates", float(lost), point, rep)
+        yield Measurement("duplicate_events", float(duplicated), point, rep)
+        yield Measurement("missing_events", float(missing), point, rep)
+        yield Measurement("successful_commands", float(sum(successes.values())), point, rep)
+        yield Measurement("ambiguous_commands", float(sum(ambiguous.values())), point, rep)
+
+
+def _cause(tallies: list[WriterTally], window: float, errors: list[str], p: ContentionParams) -> str:
+    """Why no command completed (or none started in the window succeeded), in words."""
+    started = sum(t.started for t in tallies)
+    successes = sum(t.measured_successes for t in tallies)
+    exhausted = sum(t.exhausted for t in tallies)
+    abandoned = sum(t.abandoned for t in tallies)
+    longest = max((t.longest_s for t in tallies), default=0.0)
+    causes = []
+    if errors:
+        causes.append(f"{len(errors)} engine error(s), the first: {errors[0]}")
+    if started and not successes and exhausted + abandoned:
+        causes.append(
+            f"every command started in the window ended without success ({exhausted} exhausted after {p.max_attempts} attempts, "
+            f"{abandoned} abandoned {p.grace_s:g} s after the window)"
+        )
+    if longest > window:
+        causes.append(f"the window ({window:.2f} s) is shorter than one command: the longest took {longest:.2f} s")
+    if not started:
+        causes.append("no command started inside the window (each writer was still in a command begun during the warmup)")
+    if not causes:
+        causes.append(f"no command completed inside the {window:.2f} s window; the longest took {longest:.2f} s")
+    return "; ".join(causes)
 
 
 def _jain(values: list[int]) -> float | None:
@@ -218,4 +391,3 @@ def _jain(values: list[int]) -> float | None:
     total = sum(values)
     squares = sum(v * v for v in values)
     return total * total / (len(values) * squares) if squares else None
-
