@@ -167,7 +167,7 @@ class MemoryEngine(Engine):
 
     @contextmanager
     def deploy(self, servers: Servers) -> Iterator[Deployment]:
-        with Deployment(self, lambda label: f"memory://{label}", settings={"process": "in-process"}) as deployment:
+        with Deployment(self, lambda label: f"memory://{label}", settings={"process": "in-process", "durability": "in memory"}) as deployment:
             yield deployment
 
 

@@ -35,7 +35,7 @@ from .store import EventStore
 ENTRY_POINT_GROUP = "eventstore.engines"
 
 __all__ = [
-    "ComposeService", "Deployment", "ENTRY_POINT_GROUP", "Engine", "EnvVar", "Servers", "ServiceUnavailable",
+    "DEFAULTS", "ComposeService", "Deployment", "DurabilitySetting", "ENTRY_POINT_GROUP", "Engine", "EnvVar", "Servers", "ServiceUnavailable",
     "engine_for_url", "engines", "open_store",
 ]
 
@@ -58,6 +58,28 @@ class ComposeService:
     port: int
     env: Mapping[str, str] = field(default_factory=dict)
 
+
+@dataclass(frozen=True)
+class DurabilitySetting:
+    """A setting of an engine that changes what a crash can lose, for the faults workload to measure.
+
+    ``query`` is added to a store URL of the engine; the store's ``settings_summary()`` must then
+    report each ``expect`` entry (case-insensitive), or the setting is not measured: one the store
+    silently ignored would otherwise be measured under a false label. ``durable``: the setting keeps
+    every acknowledged append through a crash of the engine's process."""
+
+    name: str
+    label: str
+    durable: bool
+    query: str = ""
+    expect: tuple[tuple[str, str], ...] = ()
+
+    def url(self, base: str) -> str:
+        return f"{base}{'&' if '?' in base else '?'}{self.query}" if self.query else base
+
+
+#: An engine that declares no durability settings runs this one: its defaults, taken as durable, unchecked.
+DEFAULTS = DurabilitySetting("defaults", "defaults", True)
 
 S = TypeVar("S", bound=Server)
 
@@ -213,6 +235,8 @@ class Engine(ABC):
     packages: ClassVar[tuple[str, ...]] = ()
     #: The engine's docs page.
     docs: ClassVar[Path | None] = None
+    #: Settings that change what a crash can lose (the durable defaults first); none: its defaults only.
+    durability_settings: tuple[DurabilitySetting, ...] = ()
     #: The docker-compose service that runs the real engine, if any.
     compose: ClassVar[ComposeService | None] = None
     #: Part of a run that asks for the default engines.

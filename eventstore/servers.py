@@ -151,6 +151,7 @@ class Server(ABC):
         if self.running:
             self._terminate()
         self._launch()
+        self.started()
 
     def stop(self) -> None:
         """Shut the server down (SIGKILL after ``stop_timeout_s``) and delete its temp dir; idempotent."""

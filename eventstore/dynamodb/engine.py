@@ -56,6 +56,7 @@ class DynamoDBEngine(Engine):
     def deploy(self, servers: Servers) -> Iterator[Deployment]:
         endpoint, settings = self.endpoint(servers)
         region = os.environ.get(ENV_REGION, "us-east-1")
+        settings |= {"process": "serverless service", "durability": "in memory (emulator)" if "moto" in settings["endpoint"] else "as the endpoint is configured"}
         if os.environ.get(ENV_ENDPOINT):
             no_crash = f"external endpoint ({ENV_ENDPOINT}): the run did not start it, so it does not crash it"
         else:

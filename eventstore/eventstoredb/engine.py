@@ -54,6 +54,7 @@ class EventStoreDBEngine(Engine):
         config = ESDBConfig.from_url("esdb://")  # the server the environment names, or the compose default
         version = probe_once(servers, config)
         settings = {"server": f"external at {config.safe_uri}", "version": version}
+        settings |= {"process": "external server", "durability": "as configured on the external server"}
         with Deployment(self, lambda label: f"esdb://?prefix={label}&version={quote(version, safe='')}", settings=settings,
                         no_crash_reason="external server: the run did not start it, so it does not crash it") as deployment:
             yield deployment

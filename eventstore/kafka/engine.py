@@ -67,6 +67,7 @@ class KafkaEngine(Engine):
         bootstrap, version, settings = self.broker(servers)
         options = f"mode={self.mode}&version={quote(version, safe='')}"
         external = bool(os.environ.get(BOOTSTRAP_ENV))
+        settings |= {"process": "external server", "durability": "as configured"} if external else {"process": "local server", "durability": "no fsync per commit (page cache)"}
         with Deployment(
             self, lambda label: f"kafka://{bootstrap}?prefix={label}&{options}", settings={**settings, "mode": self.mode},
             server=None if external else self.throwaway(servers),

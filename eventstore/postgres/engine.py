@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..plugins import ComposeService, Deployment, Engine, EnvVar, Servers
+from ..plugins import ComposeService, Deployment, DurabilitySetting, Engine, EnvVar, Servers
 from ..store import EventStore
 from .server import DSN_ENV, PostgresServer
 
@@ -20,6 +20,10 @@ class PostgresEngine(Engine):
     docs = Path(__file__).with_name("README.md")
     compose = ComposeService("postgres", 5432, {DSN_ENV: "postgresql://postgres:postgres@127.0.0.1:5432/postgres"})
     conformance = "eventstore.postgres.conformance:PostgresConformance"
+    durability_settings: tuple[DurabilitySetting, ...] = (
+        DurabilitySetting("defaults", "defaults", True, "", (("synchronous_commit", "on"), ("fsync", "on"))),
+        DurabilitySetting("synchronous-commit-off", "synchronous_commit=off", False, "options=-csynchronous_commit%3Doff", (("synchronous_commit", "off"),)),
+    )
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -30,6 +34,7 @@ class PostgresEngine(Engine):
         else:
             self.description = "PostgreSQL textbook sequence-position design: loses events under concurrent writers"
             self.schemes = ()  # its URLs are postgresql://...&mode=naive, opened by the same factory
+            self.durability_settings = self.durability_settings[:1]  # it exists to show the naive read path, not settings
 
     def open_store(self, url: str) -> EventStore:
         from .store import PostgresStore
@@ -56,6 +61,7 @@ class PostgresEngine(Engine):
         dsn, settings = self.server(servers)
         separator = "&" if "?" in dsn else "?"
         external = bool(os.environ.get(DSN_ENV))
+        settings |= {"process": "external server", "durability": "as configured"} if external else {"process": "local server", "durability": "fsync per commit" if servers.durable else "no fsync"}
         with Deployment(
             self, lambda label: f"{dsn}{separator}schema={label}&mode={self.mode}", settings={**settings, "mode": self.mode},
             server=None if external else self.throwaway(servers),

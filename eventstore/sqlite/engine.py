@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..plugins import Deployment, Engine, Servers
+from ..plugins import Deployment, DurabilitySetting, Engine, Servers
 from ..store import EventStore
 
 
@@ -20,6 +20,11 @@ class SQLiteEngine(Engine):
     docs = Path(__file__).with_name("README.md")
     rank = 0
     conformance = "eventstore.sqlite.conformance:SQLiteConformance"
+    durability_settings = (
+        DurabilitySetting("synchronous-full", "synchronous=FULL", True, "synchronous=FULL", (("synchronous", "FULL"),)),
+        DurabilitySetting("synchronous-normal", "synchronous=NORMAL (the store's default)", False, "synchronous=NORMAL", (("synchronous", "NORMAL"),)),
+        DurabilitySetting("synchronous-off", "synchronous=OFF", False, "synchronous=OFF", (("synchronous", "OFF"),)),
+    )
 
     def open_store(self, url: str) -> EventStore:
         from . import SQLiteStore
@@ -30,6 +35,7 @@ class SQLiteEngine(Engine):
     def deploy(self, servers: Servers) -> Iterator[Deployment]:
         directory = Path(tempfile.mkdtemp(prefix="sqlite-", dir=servers.workdir))
         settings = {"sqlite_library": sqlite3.sqlite_version, "files": "run temp dir, deleted after"}
+        settings |= {"process": "in-process library (no server)", "durability": "no fsync per commit (WAL, synchronous=NORMAL): a power loss can lose the last commits"}
         with Deployment(self, lambda label: f"sqlite:///{directory / label}.db", settings=settings,
                         cleanup=lambda: shutil.rmtree(directory, ignore_errors=True)) as deployment:
             yield deployment
