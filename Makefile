@@ -1,14 +1,15 @@
 # Two entry points, each self-sufficient on a fresh machine with Python >= 3.11:
 #   make report   run every notebook on the embedded engines and render results/index.html
-#   make test     run the test suite (conformance on every engine, notebooks with tiny parameters)
+#   make test     the checkers (ruff, mypy) and the whole test suite, as CI runs it
 # Both create .venv and install the project on first use, and start and stop the engines they need.
+# make test-fast skips the slow tests (races, notebooks, property-based) for the inner loop.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: report test venv clean
+.PHONY: report test test-fast check venv clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.11 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -22,8 +23,22 @@ venv: $(STAMP)
 report: $(STAMP)
 	$(PY) -m bench report
 
-test: $(STAMP)
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: check
 	$(PY) -m pytest -rs
 
+test-fast: check
+	$(PY) -m pytest -rs -m "not slow"
+
+# make lab: JupyterLab on notebooks/ with the project's kernel (the virtualenv's python3): in
+# overview.ipynb, widgets explore the newest run's records (requirements, weights, engines, points).
+# Extra options through LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port 8899".
+.PHONY: lab
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache

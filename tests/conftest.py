@@ -6,6 +6,7 @@ configured, whose tests skip with the reason."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +49,14 @@ def pg_dsn(servers: Servers) -> str:
     from eventstore.postgres.engine import REFERENCE
 
     return REFERENCE.server(servers)[0]
+
+
+@pytest.fixture(scope="session")
+def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bool]:
+    """(results root, run dir, every notebook succeeded) of one quick-profile report on every default
+    engine, built once for the tests that read it (the notebooks' and the browser's)."""
+    from bench import report
+
+    root = tmp_path_factory.mktemp("results")
+    run_dir, ok = report.build_report(root, profile="quick", progress=False)
+    return root, run_dir, ok

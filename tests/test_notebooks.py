@@ -1,11 +1,12 @@
-"""Every notebook runs end to end through papermill with the tiny parameters of
-``tests/notebook_params.yaml``; its records validate, the correctness rules hold, and the pages
-show numbers taken from the records.
+"""Every notebook runs end to end through papermill in the quick profile
+(``notebooks/profiles/quick/``); its records validate, the correctness rules hold, the pages show
+numbers taken from the records, and every page says that it is a smoke-sized run.
 
 Slow (a few minutes): it starts every engine it can, as ``make report`` does.
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -15,10 +16,11 @@ import papermill
 import pytest
 
 from bench import checks, report, results, summaries
-from bench.workloads import WORKLOADS
+from bench.pages import SMOKE
+from bench.records import PROFILES
+from bench.workloads import RUN_OPTIONS, WORKLOADS, parameters_cell
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "tests" / "notebook_params.yaml"
 
 
 @pytest.mark.parametrize("name", report.NOTEBOOKS)
@@ -27,37 +29,50 @@ def test_notebook_has_one_documented_parameters_cell(name):
     tagged = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1
     for line in tagged[0].source.splitlines():
-        assert re.match(r"^\w+: \w+ = .+  # \S", line), f"parameter without a type or comment: {line!r}"
+        assert re.match(r"^\w+: [\w\[\]]+ = .+  # \S", line), f"parameter without a type or comment: {line!r}"
     declared = papermill.inspect_notebook(str(report.NOTEBOOK_DIR / f"{name}.ipynb"))
     assert {"results_dir", "run_id"} <= set(declared)
 
 
-@pytest.mark.parametrize("name", [n for n in report.NOTEBOOKS if n in WORKLOADS])
-def test_notebook_defaults_are_the_workload_defaults(name):
-    """The report's sizes live in one place: the notebook's defaults must equal the Params defaults."""
-    import ast
-    import dataclasses
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_workload_notebook_declares_exactly_its_parameters(name):
+    """Parameters are declared once, on the workload: its notebook's parameters cell, as papermill
+    reads it (``--help-notebook``), has the run options and every ``Params`` field, nothing else,
+    with the same defaults and the help text as the comment."""
+    path = report.NOTEBOOK_DIR / f"{name}.ipynb"
+    expected = [*RUN_OPTIONS, *WORKLOADS[name].params_type.parameters().values()]
+    declared = papermill.inspect_notebook(str(path))
+    assert list(declared) == [p.name for p in expected]
+    for parameter in expected:
+        spec = declared[parameter.name]
+        default = parameter.default
+        assert ast.literal_eval(spec["default"]) == (list(default) if isinstance(default, tuple) else default), parameter.name
+        assert spec["help"] == parameter.help, parameter.name
+        assert spec["inferred_type_name"] == parameter.annotation, parameter.name
+    cell = next(c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+    assert cell.source == parameters_cell(name)  # regenerate it from the workload when this fails
 
-    declared = papermill.inspect_notebook(str(report.NOTEBOOK_DIR / f"{name}.ipynb"))
-    fields = {f.name: f.default for f in dataclasses.fields(WORKLOADS[name].params_type)}
-    for param, spec in declared.items():
-        if param in fields:
-            default = ast.literal_eval(spec["default"])
-            expected = fields[param]
-            assert (list(expected) if isinstance(expected, tuple) else expected) == default, param
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_workload_notebook_is_titled_and_passes_its_parameters_on(name):
+    notebook = nbformat.read(report.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+    assert notebook.cells[0].source.splitlines()[0] == f"# {WORKLOADS[name].title}"
+    assert any(f'workload_params("{name}", globals())' in c.source for c in notebook.cells if c.cell_type == "code")
 
 
-def test_tiny_parameters_name_only_declared_parameters():
-    params = report.load_params(TINY)
+@pytest.mark.parametrize("profile", PROFILES)
+def test_profiles_name_only_declared_parameters(profile):
+    params = report.profile_params(profile)
     for name in report.NOTEBOOKS:
-        report.notebook_parameters(name, params, {"run_id": "x", "results_dir": "/tmp/x"})
+        assert (report.PROFILE_DIR / profile / f"{name}.yaml").exists()
+        report.notebook_parameters(name, params, {"run_id": "x", "results_dir": "/tmp/x", "profile": profile})
+    if profile == "decision":  # decision-grade sizes are the notebooks' own defaults: one truth
+        assert all(params[name] == {} for name in report.NOTEBOOKS)
 
 
 @pytest.fixture(scope="module")
-def tiny_report(tmp_path_factory):
-    root = tmp_path_factory.mktemp("results")
-    run_dir, ok = report.build_report(root, params_file=TINY, progress=False)
-    return root, run_dir, ok
+def tiny_report(quick_report):
+    return quick_report
 
 
 @pytest.mark.slow
@@ -73,6 +88,8 @@ def test_every_notebook_runs_and_renders(tiny_report):
         assert page.exists() and f"runs/{run_dir.name}/html/{name}.html" in index
         text = page.read_text()
         assert "runner.run_workload(" not in text and "from bench import" not in text  # no code on the pages
+        assert f"<title>{report.page_title(name, 'quick')}</title>" in text and SMOKE in index
+        assert text.count(SMOKE) >= 2, f"{name}: the page must say in its title and at its top that it is a quick run"
         assert (run_dir / "notebooks" / f"{name}.ipynb").stat().st_size < 1_000_000
     figures = {p.name for p in (run_dir / "figures").glob("*.png")}
     assert {"contention-throughput.png", "snapshots-load-time.png", "resume-missed-repeated.png", "calls-latency-cdf.png"} <= figures
@@ -88,7 +105,8 @@ def test_records_validate_and_correctness_holds(tiny_report):
     assert set(status["workload"]) == set(WORKLOADS)
     not_measured = status[status["status"] != "measured"]
     assert not_measured["reason"].notna().all()
-    assert problem_free(res)
+    found = checks.problems(res, include_errors=False, include_emulators=False)
+    assert not found, found
     for reference in ("sqlite", "postgres"):
         measured = status[(status["engine"] == reference) & (status["status"] == "measured")]
         if reference == "sqlite":
@@ -103,12 +121,6 @@ def test_records_validate_and_correctness_holds(tiny_report):
         assert contention.loc[reference, "successful_commands"] > 0
         errors = res.measurements[(res.measurements["engine"] == reference) & (res.measurements["metric"] == "error")]
         assert errors.empty, errors["note"].tolist()
-
-
-def problem_free(res) -> bool:
-    found = checks.problems(res, include_errors=False, include_emulators=False)
-    assert not found, found
-    return True
 
 
 @pytest.mark.slow

@@ -1,0 +1,368 @@
+"""What every report page shows besides its own tables and figures, and how it shows them.
+
+A page is read by an architect, not by the person who wrote the notebook: tables without an index
+column, with units in their headers, thousands separators and no scientific notation; long tables
+folded (``<details>``), never cut; text HTML-escaped; figures with alt text saying what they show;
+the runner's log in a file the page links to instead of printed on it; an empty list of problems
+said in words. The functions return HTML strings (``*_html``, for the index pages) or objects a
+notebook displays.
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import io
+import logging
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from IPython.display import HTML, Markdown
+
+from .records import PROFILES
+
+SMOKE = "smoke-sized run, not for decisions"
+#: What a table cell without a value shows (the table's note says why a column can be empty).
+MISSING = "–"
+#: Tables longer than this are folded into a ``<details>`` element (shown whole when opened).
+FOLD_ROWS = 15
+#: Resolution of the figures embedded in pages and saved as files.
+FIGURE_DPI = 100
+
+#: The look of every page: the index pages, and injected into every rendered notebook page.
+STYLE = """
+.bench-nav{position:sticky;top:0;z-index:10;background:#f6f8fa;border-bottom:1px solid #d0d7de;padding:.45em 1em;font:14px/1.5 system-ui,sans-serif}
+.bench-nav a{margin-right:.9em;white-space:nowrap}
+.bench-nav .here{font-weight:600;margin-right:.9em}
+.bench-toc{font:14px/1.5 system-ui,sans-serif;margin:.6em 1em 0}
+.bench-toc ol{margin:.3em 0 0 1.2em;padding:0;columns:2}
+.bench-scroll .bench-table{border-collapse:collapse;font-size:13px;margin:.4em 0}
+.bench-scroll .bench-table th,.bench-scroll .bench-table td{border-bottom:1px solid #e1e4e8;padding:.25em .6em;vertical-align:top;text-align:left}
+.bench-scroll .bench-table th{background:#f6f8fa;font-weight:600}
+.bench-scroll .bench-table td.num,.bench-scroll .bench-table th.num{text-align:right;font-variant-numeric:tabular-nums}
+.bench-scroll .bench-table td.num{white-space:nowrap}
+.bench-scroll{overflow-x:auto;max-width:100%}
+.bench-scroll .bench-table .sub{display:block;font-weight:400;color:#57606a;font-size:11px}
+.bench-fold>summary{cursor:pointer;color:#0969da;margin:.3em 0}
+.bench-empty{color:#57606a;font-style:italic}
+.bench-figure{margin:.5em 0}
+.bench-figure img{max-width:100%;height:auto}
+.bench-tag{display:inline-block;font-size:11px;line-height:1.3;padding:0 .35em;margin:0 .15em .1em 0;border-radius:.6em;background:#eaeef2;color:#24292f;white-space:nowrap}
+.bench-tag.warn{background:#fff1c2;color:#5c4400}
+.bench-tag.bad{background:#ffd8d3;color:#82071e}
+.bench-scroll .bench-matrix{border-collapse:collapse;font-size:13px;margin:.4em 0}
+.bench-scroll .bench-matrix th,.bench-scroll .bench-matrix td{border:1px solid #fff;padding:.3em .4em;vertical-align:top}
+.bench-scroll .bench-matrix thead th{background:#f6f8fa;text-align:center;font-weight:600;min-width:5.5em}
+.bench-scroll .bench-matrix tbody th{text-align:left;background:#f6f8fa;font-weight:600;min-width:9em}
+.bench-scroll .bench-matrix td{text-align:right;font-variant-numeric:tabular-nums;min-width:5em}
+.bench-scroll .bench-matrix td.missing{background:#d9d9d9;color:#333;text-align:center;font-style:italic}
+.bench-scroll .bench-matrix .group th{background:#fff;color:#57606a;font-weight:400;font-style:italic;padding-top:.8em}
+.bench-scroll .bench-matrix .sub{display:block;font-weight:400;color:#57606a;font-size:11px}
+.bench-scroll .bench-matrix .ci,.bench-scroll .bench-matrix .ratio{display:block;font-size:11px;color:#3d444d}
+.bench-legend{font-size:12px;color:#3d444d;margin:.3em 0 1em}
+.bench-legend .swatch{display:inline-block;width:2.2em;height:1em;vertical-align:middle;margin:0 .3em 0 .8em;border:1px solid #ccc}
+.bench-verdict{border-left:4px solid #0969da;background:#f6f8fa;padding:.5em 1em;margin:.6em 0}
+.bench-verdict.none{border-left-color:#cf222e}
+.bench-smoke{border-left:4px solid #bf8700;background:#fff8c5;padding:.5em 1em;margin:.6em 0}
+"""
+
+
+def smoke_label(profile: str) -> str:
+    """The words a title carries for a run of ``profile``: nothing for the decision-grade profile."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    return "" if profile == "decision" else f"{profile} profile: {SMOKE}"
+
+
+def banner(profile: str) -> Markdown:
+    """The line at the top of a page of a smoke-sized run (empty for a decision-grade one)."""
+    label = smoke_label(profile)
+    if not label:
+        return Markdown("")
+    return Markdown(
+        f"> **{label[0].upper()}{label[1:]}.** Its sizes only prove that every part of the pipeline works; "
+        "`make report` runs the decision-grade profile, whose numbers carry confidence intervals."
+    )
+
+
+# -- numbers and tables ------------------------------------------------------------------------------
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN, NaT or pandas' NA."""
+    if value is None:
+        return True
+    if isinstance(value, (str, bytes, list, tuple, dict, set)):
+        return False
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):  # pandas' NA refuses to be a bool
+        return True
+
+
+def number(value: Any, missing: str = MISSING) -> str:
+    """A number as a reader wants it: counts with thousands separators, about three significant
+    digits otherwise, never scientific notation; a missing value as ``missing``."""
+    if _is_missing(value):
+        return missing
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return "yes" if value else "no"
+    if isinstance(value, int) or type(value).__name__.startswith(("int", "uint", "Int")):
+        return f"{int(value):,}"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v):,}"
+    a = abs(v)
+    if a >= 100:
+        return f"{v:,.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    decimals = min(12, 2 - math.floor(math.log10(a)))
+    return f"{v:.{decimals}f}"
+
+
+def percent(value: Any, missing: str = MISSING) -> str:
+    """A fraction as a percentage (0.053 -> 5.3 %)."""
+    if _is_missing(value):
+        return missing
+    return f"{number(float(value) * 100)} %"
+
+
+def _cell_text(value: Any, missing: str) -> tuple[str, bool]:
+    """(escaped text, is a number) of one table cell."""
+    if isinstance(value, (list, tuple, set)):
+        return html.escape(", ".join(str(v) for v in value)) or missing, False
+    if isinstance(value, str):
+        return html.escape(value) if value else missing, False
+    if _is_missing(value):
+        return html.escape(missing), True
+    if isinstance(value, (int, float)) or type(value).__module__ == "numpy":
+        return html.escape(number(value, missing)), not isinstance(value, bool) and type(value).__name__ != "bool_"
+    return html.escape(str(value)), False
+
+
+Format = Callable[[Any], str]
+
+
+def table_html(
+    frame: Any,
+    *,
+    columns: Mapping[str, str] | None = None,
+    formats: Mapping[str, Format] | None = None,
+    missing: str = MISSING,
+    empty: str = "No rows.",
+    caption: str | None = None,
+    fold: int | None = FOLD_ROWS,
+    raw: Iterable[str] = (),
+) -> str:
+    """``frame`` as an HTML table for reading.
+
+    Parameters:
+        frame: a pandas DataFrame; its index is not shown.
+        columns: column -> header (a unit in the header, as ``"load p50 (ms)"``); only these
+            columns are shown, in this order. None: every column under its own name.
+        formats: column -> function from a value to its text (``percent``, say); others go
+            through ``number`` (numbers) or are escaped (text).
+        missing: what a cell without a value shows.
+        empty: the sentence shown instead of a table without rows (say why it can be empty).
+        caption: a caption above the table; with ``fold``, the folded table's summary.
+        fold: more rows than this fold the table into ``<details>`` (None: never).
+        raw: columns whose values are already HTML (links, tags), inserted unescaped.
+    """
+    if frame is None or len(frame) == 0:
+        return f"<p class='bench-empty'>{html.escape(empty)}</p>"
+    names = list(columns) if columns is not None else [str(c) for c in frame.columns]
+    headers = [columns[c] for c in names] if columns is not None else names
+    formats = formats or {}
+    raw = set(raw)
+    rows = []
+    numeric = [True] * len(names)
+    for record in frame.to_dict("records"):
+        cells = []
+        for n, name in enumerate(names):
+            value = record.get(name)
+            if name in raw:
+                text, is_number = ("" if _is_missing(value) else str(value)), False
+            elif name in formats:
+                text, is_number = html.escape(formats[name](value)), True
+            else:
+                text, is_number = _cell_text(value, missing)
+            numeric[n] = numeric[n] and (is_number or text == html.escape(missing))
+            cells.append(text)
+        rows.append(cells)
+    head = "".join(f"<th{' class=num' if numeric[n] else ''}>{html.escape(h)}</th>" for n, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f"<td{' class=num' if numeric[n] else ''}>{c}</td>" for n, c in enumerate(cells)) + "</tr>" for cells in rows)
+    table = f"<div class='bench-scroll'><table class='bench-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    if fold is not None and len(rows) > fold:
+        summary = f"{html.escape(caption) + ': ' if caption else ''}all {len(rows):,} rows (click to show)"
+        return f"<details class='bench-fold'><summary>{summary}</summary>{table}</details>"
+    if caption:
+        return f"<p><strong>{html.escape(caption)}</strong></p>{table}"
+    return table
+
+
+def table(frame: Any, **options: Any) -> HTML:
+    """``table_html`` for a notebook to display."""
+    return HTML(table_html(frame, **options))
+
+
+def styled(body: str) -> HTML:
+    """HTML carrying the pages' style with it (for outputs seen outside the report, in JupyterLab)."""
+    return HTML(f"<style>{STYLE}</style>{body}")
+
+
+def tag_html(text: str, level: str = "") -> str:
+    return f"<span class='bench-tag {level}'>{html.escape(text)}</span>"
+
+
+# -- figures -----------------------------------------------------------------------------------------
+
+
+def describe_figure(fig: Any) -> str:
+    """Alt text for a figure from what it says about itself: its title, then its panels: what each
+    plots against what (and which axis is on a log scale) and its series; panels alike are described once."""
+    parts = []
+    title = fig.get_suptitle() if hasattr(fig, "get_suptitle") else ""
+    if title:
+        parts.append(title.strip().replace("\n", ". "))
+    kinds: dict[str, list[str]] = {}
+    for ax in fig.axes:
+        if not ax.get_visible() or not (ax.lines or ax.patches or ax.collections or ax.images):
+            continue
+        bits = []
+        x, y = ax.get_xlabel(), ax.get_ylabel()
+        if y or x:
+            logs = [a for a, scale in (("x", ax.get_xscale()), ("y", ax.get_yscale())) if scale == "log"]
+            bits.append(f"{y or 'value'} against {x or 'category'}" + (f" ({' and '.join(logs)} on a log scale)" if logs else ""))
+        legend = ax.get_legend()
+        labels = [t.get_text() for t in legend.get_texts() if t.get_text()] if legend is not None else []
+        if labels:
+            bits.append("series: " + ", ".join(labels[:8]) + ("…" if len(labels) > 8 else ""))
+        kinds.setdefault("; ".join(bits) or "a plot", []).append(ax.get_title())
+    for what, titles in kinds.items():
+        named = [t for t in titles if t]
+        parts.append((f"{len(titles)} panels ({', '.join(named)}): " if len(titles) > 1 and named else f"{named[0]}: " if named else "") + what)
+    return ". ".join(parts) or "A figure of this run's records."
+
+
+def figure_html(fig: Any, alt: str | None = None) -> str:
+    """The figure as an embedded PNG with alt text (``alt``, else what ``plots`` attached, else
+    ``describe_figure``)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    text = alt or getattr(fig, "bench_alt", None) or describe_figure(fig)
+    return f"<figure class='bench-figure'><img src='data:image/png;base64,{data}' alt='{html.escape(text, quote=True)}'></figure>"
+
+
+def show(fig: Any, alt: str | None = None) -> HTML:
+    """Display a figure with its alt text and close it (so the notebook does not show it twice)."""
+    import matplotlib.pyplot as plt
+
+    out = HTML(figure_html(fig, alt))
+    plt.close(fig)
+    return out
+
+
+# -- the runner's log --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def logged(results_dir: str | Path, name: str) -> Iterator[Path]:
+    """Send everything printed while the block runs (Python's and child processes' stdout and
+    stderr, warnings and log records) to ``<results_dir>/logs/<name>.log`` instead of the page."""
+    path = Path(results_dir) / "logs" / f"{name}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8", buffering=1) as log:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        saved = {fd: os.dup(fd) for fd in (1, 2)}
+        streams = sys.stdout, sys.stderr
+        handler = logging.StreamHandler(log)
+        logging.getLogger().addHandler(handler)
+        try:
+            for fd in saved:
+                os.dup2(log.fileno(), fd)
+            sys.stdout = sys.stderr = log
+            yield path
+        finally:
+            log.flush()
+            sys.stdout, sys.stderr = streams
+            logging.getLogger().removeHandler(handler)
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def log_line(path: Path, results_dir: str | Path) -> Markdown:
+    """One line linking a log file from a page in ``<results_dir>/html/``."""
+    path = Path(path)
+    relative = os.path.relpath(path, Path(results_dir) / "html")
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
+    said = f"{len(lines):,} lines" if lines else "empty: nothing was printed"
+    return Markdown(f"What the runner printed is in its log, [{path.name}]({relative.replace(os.sep, '/')}) ({said}).")
+
+
+def records_line(path: Path, results_dir: str | Path, count: int) -> Markdown:
+    """One line naming the record file a page reads, as a link relative to the page."""
+    relative = os.path.relpath(Path(path), Path(results_dir) / "html").replace(os.sep, "/")
+    return Markdown(f"This page reads {count:,} records from [{Path(path).name}]({relative}).")
+
+
+def bullets(lines: Iterable[str], empty: str = "Nothing to list.") -> Markdown:
+    """Lines as a Markdown list, each HTML-escaped (``<name>`` stays visible), or ``empty``."""
+    items = [f"- {html.escape(line)}" for line in lines]
+    return Markdown("\n".join(items) if items else empty)
+
+
+def bullets_by(groups: Mapping[str, Iterable[str]], empty: str = "Nothing to list.") -> Markdown:
+    """A bold heading per group, each with its lines as a list, all HTML-escaped."""
+    parts = [f"**{html.escape(title)}**\n\n" + "\n".join(f"- {html.escape(line)}" for line in lines) for title, lines in groups.items()]
+    return Markdown("\n\n".join(parts) if parts else empty)
+
+
+# -- what a run found ----------------------------------------------------------------------------------
+
+
+def problems_md(found: list[str], rules: int | None = None) -> Markdown:
+    """The broken correctness rules as a list, or a sentence saying none was broken."""
+    if not found:
+        checked = f" ({rules} rule{'s' if rules != 1 else ''} checked)" if rules else ""
+        return Markdown(f"**No correctness rule was broken** in these records{checked}.")
+    return Markdown(f"**{len(found)} problem(s):**\n\n" + "\n".join(f"- {html.escape(line)}" for line in found))
+
+
+def gaps_html(frame: Any) -> HTML:
+    """Failed cases and skipped points with their reasons, or a sentence saying there were none."""
+    if frame is None or len(frame) == 0:
+        return HTML("<p class='bench-empty'>No case failed and no point was skipped.</p>")
+    columns = {c: h for c, h in (("label", "engine"), ("metric", "what"), ("repetition", "repetition"), ("note", "reason")) if c in frame.columns}
+    return table(frame, columns=columns, caption="Failed or skipped cases")
+
+
+def status_table(status: Any) -> HTML:
+    """The engines a workload page covers: measured or not (and why), product, version, time."""
+    if status is None or len(status) == 0:
+        return HTML("<p class='bench-empty'>No engine was run for this workload.</p>")
+    frame = status.copy()
+    frame["outcome"] = [
+        "measured" if s == "measured" else f"{str(s).replace('_', ' ')}: {r}" for s, r in zip(frame["status"], frame["reason"], strict=True)
+    ]
+    frame["runs as"] = [
+        ", ".join(t for t in (("emulator" if e is True else ""), ("naive design (counter-example)" if m == "naive" else "")) if t) or "product"
+        for e, m in zip(frame.get("emulator", [None] * len(frame)), frame.get("mode", [None] * len(frame)), strict=True)
+    ]
+    columns = {"engine": "engine", "product": "product", "engine_version": "version", "runs as": "runs as", "outcome": "outcome", "elapsed_s": "time (s)"}
+    return table(frame, columns=columns, formats={"elapsed_s": lambda v: number(v)}, missing="not reached")
