@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pandas as pd
 
-from .results import Results, cached, merged_latency, point_summary
+from . import loadgen
+from .results import Results, cached, merged_histograms, merged_latency, point_summary
 
 # -- contention --------------------------------------------------------------------------------------
 
@@ -13,7 +15,8 @@ from .results import Results, cached, merged_latency, point_summary
 @cached
 def contention_points(results: Results) -> pd.DataFrame:
     """Per engine, writers and skew: throughput, conflict rate, retries, fairness (medians over
-    repetitions, with CI and instability) and command latency percentiles from merged histograms."""
+    repetitions, with CI and instability), command latency percentiles from merged histograms, and
+    the load generator's columns (``LOAD_GENERATOR_COLUMNS``: ceiling, client-bound, windows, cause)."""
     frame = results.of("contention")
     by = ["writers", "skew"]
     table = point_summary(frame, "throughput", by).rename(columns={"median": "throughput", "ci_low": "throughput_ci_low", "ci_high": "throughput_ci_high"})
@@ -24,7 +27,72 @@ def contention_points(results: Results) -> pd.DataFrame:
     latency = merged_latency(frame, "command_latency", by)[["engine", *by, "p50", "p95", "p99", "p999", "max"]]
     table = table.merge(latency, on=["engine", *by], how="left")
     table["unstable"] = table["unstable"] | table["conflict_rate_unstable"].fillna(False).astype(bool)
-    return table.drop(columns=[c for c in table.columns if c.endswith("_unstable")]).sort_values(["engine", "skew", "writers"]).reset_index(drop=True)
+    table = table.drop(columns=[c for c in table.columns if c.endswith("_unstable")])
+    table = _load_generator_columns(table, frame, by, "throughput")
+    return table.sort_values(["engine", "skew", "writers"]).reset_index(drop=True)
+
+
+#: The columns ``_load_generator_columns`` adds to a throughput table.
+LOAD_GENERATOR_COLUMNS = ["ceiling_throughput", "client_bound", "client", "min_window_s", "min_completions", "cause"]
+
+
+def _load_generator_columns(table: pd.DataFrame, frame: pd.DataFrame, by: list[str], throughput: str) -> pd.DataFrame:
+    """What the load generator says about each point of a throughput table: the harness's own
+    ``ceiling_throughput`` (median over the repetitions that measured it), ``client_bound`` (the
+    median throughput reached ``loadgen.CLIENT_BOUND_SHARE`` of it; NA without a ceiling), whether
+    the ``client`` ran as processes or threads, the shortest window and the fewest completions of
+    any repetition (``min_window_s``, ``min_completions``: is every window long enough?), and the
+    ``cause`` the records give for a zero, or for a repetition that measured nothing (skipped,
+    failed); a point whose repetitions were all cut still shows its row when one of them measured."""
+    keys = ["engine", *by]
+    ceiling = point_summary(frame, "ceiling_throughput", by)[[*keys, "median"]].rename(columns={"median": "ceiling_throughput"})
+    table = table.merge(ceiling, on=keys, how="left")
+    table["client_bound"] = pd.array([loadgen.client_bound(t, c) for t, c in zip(table[throughput], table["ceiling_throughput"], strict=True)], dtype="boolean")
+    for metric, column in (("window_s", "min_window_s"), ("completions", "min_completions")):
+        rows = frame[frame["metric"] == metric]
+        part = rows.groupby(keys, dropna=False)["value"].min().rename(column).reset_index() if not rows.empty else pd.DataFrame(columns=[*keys, column])
+        table = table.merge(part, on=keys, how="left")
+    measured = frame[frame["metric"] == "throughput"]
+    table["client"] = _per_point(measured, keys, "client", table)
+    # a zero says why in its throughput note; a repetition that measured nothing, in its skip or error
+    gaps = frame[frame["metric"].isin(["skipped", "error"])]
+    if not gaps.empty and not measured.empty:
+        done = set(measured.set_index([*keys, "repetition"]).index)
+        gaps = gaps[[key not in done for key in gaps.set_index([*keys, "repetition"]).index]]
+    noted = pd.concat([measured, gaps])
+    table["cause"] = _per_point(noted[noted["note"].notna()], keys, "note", table) if "note" in noted.columns else [None] * len(table)
+    return _with_empty_points(table, gaps, keys)
+
+
+def _with_empty_points(table: pd.DataFrame, gaps: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``table`` plus a row for each point that measured nothing at all (every repetition skipped or
+    failed), with its cause, so that an empty point shows as one and never silently disappears."""
+    if gaps.empty or any(k not in gaps.columns for k in keys):
+        return table
+    have = set(table[keys].itertuples(index=False, name=None))
+    rows = []
+    for key, group in gaps.groupby(keys, dropna=False):
+        if key in have:
+            continue
+        notes = "; ".join(dict.fromkeys(str(n) for n in group["note"].dropna()))
+        rows.append({
+            **dict(zip(keys, key, strict=True)), "label": group["label"].iloc[0], "unstable": False,
+            "run_id": ",".join(sorted(set(group["run_id"]))), "cause": notes or None,
+        })
+    if not rows:
+        return table
+    out = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
+    out["client_bound"] = out["client_bound"].astype("boolean")
+    return out
+
+
+def _per_point(rows: pd.DataFrame, keys: list[str], column: str, table: pd.DataFrame) -> list[str | None]:
+    """For each row of ``table``: the distinct values of ``column`` among ``rows`` of its point, joined."""
+    if rows.empty or column not in rows.columns or any(k not in rows.columns for k in keys):
+        return [None] * len(table)
+    values = rows.dropna(subset=[column]).groupby(keys, dropna=False)[column].agg(lambda v: "; ".join(dict.fromkeys(str(x) for x in v)))
+    lookup = dict(zip(values.index, values, strict=True))
+    return [lookup.get(tuple(row) if len(keys) > 1 else row[0]) for row in table[keys].itertuples(index=False)]
 
 
 @cached
@@ -39,7 +107,7 @@ def contention_correctness(results: Results) -> pd.DataFrame:
     table["run_id"] = [",".join(sorted(set(rows[rows["engine"] == e]["run_id"]))) for e in table["engine"]]
     table["verdict"] = [
         "no lost update" if (lost == 0 and missing == 0 and dup == 0) else f"{int(lost)} lost updates, {int(missing)} missing, {int(dup)} duplicated events"
-        for lost, missing, dup in zip(table["lost_updates"], table["missing_events"], table["duplicate_events"])
+        for lost, missing, dup in zip(table["lost_updates"], table["missing_events"], table["duplicate_events"], strict=True)
     ]
     return table
 
@@ -117,7 +185,7 @@ def snapshot_best_interval(results: Results, cache: str = "warm") -> pd.DataFram
         options = {n: v for n, v in options.items() if not math.isnan(v)}
         if not options:
             continue
-        best = min(options, key=options.get)
+        best = min(options, key=lambda n: options[n])
         out.append({"engine": engine, "label": label, "length": length, "best_snapshot_every": best, "cost_us": options[best],
                     "no_snapshot_cost_us": options.get(0), "run_id": ",".join(sorted(set(group["run_id"])))})
     return pd.DataFrame(out, columns=["engine", "label", "length", "best_snapshot_every", "cost_us", "no_snapshot_cost_us", "run_id"])
@@ -160,15 +228,15 @@ def _strict_pivot(rows: pd.DataFrame, index: list[str]) -> pd.DataFrame:
     return table
 
 
-def _resume_verdict(row: object) -> str:
-    missed, stored = getattr(row, "missed_events"), getattr(row, "events_in_store")
+def _resume_verdict(row: Any) -> str:
+    missed, stored = row.missed_events, row.events_in_store
     if pd.isna(missed):
         words = "misses unknown: the final consumer did not catch up"
     else:
         words = "no event missed" if missed == 0 else f"missed {int(missed)} of {int(stored)} events ({missed / stored:.2%})"
-    if getattr(row, "max_repeats_per_restart") > getattr(row, "repeat_bound"):
+    if row.max_repeats_per_restart > row.repeat_bound:
         words += "; repeats exceeded the checkpoint interval"
-    lost_writes = getattr(row, "acknowledged_not_stored")
+    lost_writes = row.acknowledged_not_stored
     if pd.notna(lost_writes) and lost_writes:
         words += f"; {int(lost_writes)} acknowledged appends not in the store"
     return words
@@ -197,7 +265,8 @@ def resume_per_run(results: Results) -> pd.DataFrame:
 
 @cached
 def calls_table(results: Results) -> pd.DataFrame:
-    """Per engine, operation and loop: throughput (median, CI) and latency percentiles (merged)."""
+    """Per engine, operation and loop: throughput (median, CI), latency percentiles (merged), and the
+    load generator's columns (``LOAD_GENERATOR_COLUMNS``: ceiling, client-bound, windows, cause)."""
     frame = results.of("calls")
     by = ["operation", "loop"]
     throughput = point_summary(frame, "throughput", by).rename(columns={"median": "calls_per_s", "ci_low": "calls_ci_low", "ci_high": "calls_ci_high"})
@@ -205,6 +274,7 @@ def calls_table(results: Results) -> pd.DataFrame:
     events = point_summary(frame, "event_throughput", by)[["engine", *by, "median"]].rename(columns={"median": "events_per_s"})
     latency = merged_latency(frame, "latency", by)[["engine", *by, "count", "p50", "p95", "p99", "p999", "max"]]
     table = throughput.merge(events, on=["engine", *by], how="left").merge(latency, on=["engine", *by], how="left")
+    table = _load_generator_columns(table, frame, by, "calls_per_s")
     return table.sort_values(["operation", "loop", "engine"]).reset_index(drop=True)
 
 
@@ -217,3 +287,176 @@ def live_delivery(results: Results) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=["engine", "label", "loop", "undelivered", "delivered_before_ack"])
     return rows.pivot_table(index=["engine", "label", "loop"], columns="metric", values="value", aggfunc="sum").reset_index()
+
+
+# -- faults ------------------------------------------------------------------------------------------
+
+#: The counts ``faults_summary`` sums over repetitions, as the workload records them.
+_FAULT_COUNTS = (
+    "crashes", "cuts", "appends_acknowledged", "lost", "lost_nondurable", "duplicated", "ambiguous", "ambiguous_original",
+    "ambiguous_written", "ambiguous_unresolved", "unanswered_stored", "missed", "missed_nondurable", "seen_twice", "handled_not_stored",
+)
+_FAULT_COLUMNS = [
+    "engine", "label", "setting", "durable", "crashes", "cuts", "appends_acknowledged", "lost", "duplicated", "ambiguous",
+    "ambiguous_resolved", "ambiguous_original", "ambiguous_written", "ambiguous_unresolved", "unanswered_stored", "missed",
+    "seen_twice", "handled_not_stored", "write_outage_p50_ms", "write_outage_max_ms", "catch_up_p50_ms", "catch_up_max_ms",
+    "not_measured", "verdict", "run_id",
+]
+
+
+@cached
+def faults_summary(results: Results) -> pd.DataFrame:
+    """One row per engine and setting, summed over repetitions: faults injected (``crashes``, ``cuts``),
+    acknowledged appends ``lost`` afterwards, appends ``duplicated``, ``ambiguous`` outcomes and how
+    they resolved (``ambiguous_resolved`` = original result returned + written once by the retry),
+    events the subscriber ``missed`` or saw twice, median and worst recovery times, what could not be
+    measured and why (``not_measured``), and a ``verdict`` in words. ``durable`` False marks a setting
+    traded for speed; a setting the store did not apply is a row whose verdict says so."""
+    frame = results.of("faults")
+    rows = frame[frame["metric"].isin(_FAULT_COUNTS)]
+    skipped = frame[frame["metric"] == "skipped"]
+    if rows.empty and skipped.empty:
+        return pd.DataFrame(columns=_FAULT_COLUMNS)
+    keys = ["engine", "label", "setting", "durable"]
+    table = _strict_pivot(rows, keys) if not rows.empty else pd.DataFrame(columns=keys)
+    table = table.reindex(columns=[*keys, *_FAULT_COUNTS])
+    for metric in ("lost", "missed"):  # a setting records one of the pair, by its durability
+        table[metric] = table[metric].combine_first(table.pop(f"{metric}_nondurable"))
+    table["ambiguous_resolved"] = table["ambiguous_original"] + table["ambiguous_written"]
+    for metric, column in (("write_outage", "write_outage"), ("subscriber_catch_up", "catch_up")):
+        spread = frame[frame["metric"] == metric].groupby(keys)["value"].agg(["median", "max"]) / 1000.0
+        spread.columns = [f"{column}_p50_ms", f"{column}_max_ms"]
+        table = table.merge(spread.reset_index(), on=keys, how="left")
+    reasons: dict[tuple[Any, ...], set[str]] = {}
+    why = frame[frame["metric"].isin(["crashes", "cuts"]) & (frame["value"] == 0) & frame["note"].fillna("").str.startswith("not measured")]
+    for r in why.itertuples():
+        reasons.setdefault((r.engine, r.label, r.setting, r.durable), set()).add(f"{r.metric}: {r.note.removeprefix('not measured: ')}")
+    table["not_measured"] = ["; ".join(sorted(reasons[k])) if k in reasons else None for k in table[keys].itertuples(index=False, name=None)]
+    if not skipped.empty:
+        gone = skipped.drop_duplicates(keys)[keys + ["note"]].rename(columns={"note": "not_measured"})
+        gone = gone[~gone.set_index(keys).index.isin(table.set_index(keys).index)]
+        table = pd.concat([table, gone], ignore_index=True)
+    table["run_id"] = [",".join(sorted(set(frame[(frame["engine"] == e) & (frame["setting"] == s)]["run_id"]))) for e, s in zip(table["engine"], table["setting"], strict=True)]
+    table["verdict"] = [_faults_verdict(r) for r in table.itertuples()]
+    return table.reindex(columns=_FAULT_COLUMNS).sort_values(["engine", "durable", "setting"], ascending=[True, False, True]).reset_index(drop=True)
+
+
+def _faults_verdict(row: Any) -> str:
+    if pd.isna(row.crashes):
+        return str(row.not_measured or "not measured")
+    faults = f"{int(row.crashes)} crash{'' if row.crashes == 1 else 'es'}, {int(row.cuts)} cut{'' if row.cuts == 1 else 's'}"
+    if row.crashes + row.cuts == 0:
+        return f"not measured: no fault could be injected ({row.not_measured})"
+    problems = []
+    if row.lost > 0:
+        problems.append(f"lost {int(row.lost)} acknowledged appends")
+    if row.duplicated > 0:
+        problems.append(f"stored {int(row.duplicated)} appends twice")
+    if row.ambiguous_unresolved > 0:
+        problems.append(f"{int(row.ambiguous_unresolved)} of {int(row.ambiguous)} ambiguous appends unresolved")
+    if pd.isna(row.missed):
+        problems.append("subscriber misses unknown")
+    elif row.missed > 0:
+        problems.append(f"subscriber missed {int(row.missed)} events")
+    if problems:
+        words = "; ".join(problems)
+    else:
+        resolved = f"{int(row.ambiguous_resolved)}/{int(row.ambiguous)} ambiguous appends resolved by their retry" if row.ambiguous else "no append left ambiguous"
+        words = f"nothing lost or duplicated, {resolved}, subscriber missed none"
+    prefix = "" if row.durable else "non-durable setting: "
+    untested = "; crashes not measured" if row.crashes == 0 else "; cuts not measured" if row.cuts == 0 else ""
+    return f"{prefix}{words} ({faults}{untested})"
+
+
+@cached
+def faults_recovery(results: Results) -> pd.DataFrame:
+    """Per engine, setting and fault kind: how many faults, and the distribution (ms) of the time
+    without a successful append, of the subscriber's catch-up and, for crashes, of the restart."""
+    frame = results.of("faults")
+    metrics = {"write_outage": "outage", "subscriber_catch_up": "catch_up", "restart_time": "restart"}
+    rows = frame[frame["metric"].isin(list(metrics))]
+    columns = ["engine", "label", "setting", "durable", "fault", "faults"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    keys = ["engine", "label", "setting", "durable", "fault"]
+    out = rows[rows["metric"] == "write_outage"].groupby(keys).size().rename("faults").reset_index()
+    for metric, short in metrics.items():
+        values = rows[rows["metric"] == metric].groupby(keys)["value"]
+        spread = values.quantile(0.5).rename(f"{short}_p50_ms").to_frame()
+        spread[f"{short}_p95_ms"] = values.quantile(0.95)
+        spread[f"{short}_max_ms"] = values.max()
+        out = out.merge(spread.reset_index(), on=keys, how="left")
+    for column in [c for c in out.columns if c.endswith("_ms")]:
+        out[column] = out[column] / 1000.0
+    return out.sort_values(keys).reset_index(drop=True)
+
+
+# -- for figures: per point, the median over repetitions with its bootstrap CI -------------------------
+
+
+@cached
+def snapshot_load_points(results: Results) -> pd.DataFrame:
+    """Per engine, stream length, snapshot interval (0 = none) and cache: the median over
+    repetitions of each repetition's load time p50 (µs), with its bootstrap 95 % CI."""
+    return point_summary(results.of("snapshots"), "load_time_p50", ["length", "snapshot_every", "cache"])
+
+
+@cached
+def snapshot_cost_points(results: Results) -> pd.DataFrame:
+    """Per engine and snapshot interval N: the extra time per append as a share of a plain append,
+    median over repetitions with its bootstrap 95 % CI."""
+    return point_summary(results.of("snapshots"), "extra_time_share", ["snapshot_every"])
+
+
+@cached
+def resume_catch_up_points(results: Results) -> pd.DataFrame:
+    """Per engine and consumer run: median time (µs) from store open (``catch_up_time``) and from
+    process start (``restart_to_caught_up``) to caught up, with bootstrap 95 % CIs (``metric`` says which)."""
+    frame = results.of("resume")
+    parts = [point_summary(frame, metric, ["consumer_run"]) for metric in ("catch_up_time", "restart_to_caught_up")]
+    return pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(not p.empty for p in parts) else parts[0]
+
+
+# -- for the contention and calls figures: percentile curves, metric points, Pareto fronts ------------
+
+#: Where a percentile curve is read: 1/(1-p) spaced evenly on a log scale from p = 0 to p = 99.999 %.
+_NINES_GRID = [1.0 - 10 ** (-k / 16) for k in range(0, 5 * 16 + 1)]
+
+
+@cached
+def latency_percentile_curves(results: Results, workload: str, prefix: str, by: tuple[str, ...]) -> pd.DataFrame:
+    """Per engine and point (``by``): latency (µs) at percentiles from 0 to 99.999 %, read from the
+    merge of every repetition's ``<prefix>_histogram`` (never from averaged percentiles). A curve
+    stops where its samples stop resolving the percentile: with n samples, at 1 - 1/n; ``count``
+    is n. ``percentile`` is a fraction (0.99 for p99)."""
+    columns = ["engine", "label", *by, "count", "percentile", "latency_us"]
+    rows = []
+    for key, histogram in merged_histograms(results.of(workload), prefix, list(by)).items():
+        count = histogram.get_total_count()
+        if not count:
+            continue
+        resolved = 1.0 - 1.0 / count
+        grid = [p for p in _NINES_GRID if p < resolved] + [resolved]
+        for p in grid:
+            rows.append([*key, count, p, float(histogram.get_value_at_percentile(p * 100))])
+    return pd.DataFrame(rows, columns=columns)
+
+
+@cached
+def contention_metric_points(results: Results, metric: str) -> pd.DataFrame:
+    """Per engine, writers and skew: the median over repetitions of ``metric`` (conflict rate,
+    retries per success, ...) with its bootstrap 95 % CI and instability flag."""
+    return point_summary(results.of("contention"), metric, ["writers", "skew"])
+
+
+def pareto_optimal(frame: pd.DataFrame, x: str, y: str, by: str = "label") -> pd.Series:
+    """Per group ``by``: True where no other point of the group has at least the ``x`` (a
+    throughput: higher is better) and at most the ``y`` (a latency: lower is better), one strictly;
+    False for dominated points and for points without both values."""
+    optimal = pd.Series(False, index=frame.index)
+    for _, group in frame.groupby(by, sort=False):
+        points = group[[x, y]].astype(float).dropna()
+        for index, (gx, gy) in points.iterrows():
+            better = (points[x] >= gx) & (points[y] <= gy) & ((points[x] > gx) | (points[y] < gy))
+            optimal[index] = not better.any()
+    return optimal
