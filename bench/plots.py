@@ -31,17 +31,6 @@ plt.rcParams.update({"figure.dpi": 72, "axes.grid": True, "grid.alpha": 0.3, "fo
 _SAVING = [True]
 
 
-def _panels(labels: Iterable[str], width: float = 4.2, height: float = 3.0) -> tuple[Figure, dict[str, plt.Axes]]:
-    labels = list(labels)
-    columns = min(3, max(1, len(labels)))
-    rows = max(1, math.ceil(len(labels) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
-    flat = list(axes.flat)
-    for ax in flat[len(labels):]:
-        ax.set_visible(False)
-    return fig, dict(zip(labels, flat, strict=False))
-
-
 @contextlib.contextmanager
 def unsaved() -> Iterator[None]:
     """Draw figures without writing them to the run's ``figures/`` (what the explorer does)."""
@@ -160,10 +149,10 @@ class _PlainLog(Formatter):
 
 
 def _tick_text(value: float) -> str:
-    if value == 0:
-        return "0"
-    if abs(value) >= 10:
-        return f"{value:,.0f}"
+    """A tick's number: thousands separators, as few decimals as it needs (12.5 stays 12.5), never 1e3."""
+    for decimals in range(4):
+        if abs(value - round(value, decimals)) <= 1e-9 * max(1.0, abs(value)):
+            return f"{value:,.{decimals}f}"
     return f"{value:.3g}"
 
 
@@ -227,11 +216,11 @@ def _gap_notes(table: pd.DataFrame, value: str, point: Callable[[Any], str], zer
         gap = values.isna() | ((values == 0) if zero_is_gap else False)
         if not gap.any():
             continue
-        causes = "; ".join(dict.fromkeys(str(c) for c in part.loc[gap, "cause"].dropna())) if "cause" in part.columns else ""
+        causes = "; ".join(dict.fromkeys(bit for c in part.loc[gap, "cause"].dropna() for bit in str(c).split("; "))) if "cause" in part.columns else ""
         causes = causes or "no record says why: see the table of every point"
         zero = zero_is_gap and bool((values[gap] == 0).any())
         if gap.all():
-            what = "measured 0 at every point" if zero and values.notna().all() else "nothing measured"
+            what = ("measured 0 at every point" if values.notna().all() else "0 or nothing at every point") if zero else "nothing measured"
         else:
             where = ", ".join(point(r) for r in part[gap].itertuples())
             what = f"{'0 or nothing' if zero else 'nothing'} at {where}"
