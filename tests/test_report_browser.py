@@ -25,9 +25,6 @@ from bench import report
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 WINDOW = (1400, 3000)
-#: Pages whose notebooks are being reworked by others and restyled with ``bench.pages`` afterwards:
-#: their links are checked like every page's, their debug output in the xfail test below.
-PENDING_RESTYLE = {"contention", "calls", "faults"}
 #: Visible text no page may show.
 FORBIDDEN = {
     "a traceback": re.compile(r"Traceback \(most recent call last\)"),
@@ -166,16 +163,7 @@ def test_every_link_from_the_front_page_holds_and_no_page_shows_debug_output(
     assert {"matrix.csv", "environment.json", "run.json"} <= linked and any(p.startswith("records/") for p in linked)
     broken = {page: [line for line in lines if line.startswith(("broken link", "no #"))] for page, lines in problems.items()}
     assert not any(broken.values()), _report(broken, root)
-    restyled = {page: lines for page, lines in problems.items() if page.stem not in PENDING_RESTYLE}
-    assert not any(restyled.values()), _report(restyled, root)
-
-
-@pytest.mark.xfail(reason="the contention, calls and faults pages are restyled with bench.pages' helpers in a later step", strict=False)
-def test_the_pages_pending_a_restyle_show_no_debug_output(built: tuple[Path, Path, bool], crawled: tuple[dict[Path, dict], dict[Path, list[str]]]) -> None:
-    root, _, _ = built
-    _, problems = crawled
-    pending = {page: lines for page, lines in problems.items() if page.stem in PENDING_RESTYLE}
-    assert not any(pending.values()), _report(pending, root)
+    assert not any(problems.values()), _report(problems, root)
 
 
 def _linked_files(seen: dict[Path, dict]) -> set[Path]:
