@@ -10,10 +10,10 @@ import uuid
 import psycopg
 import pytest
 
-from eventstore import InvalidInput, NewEvent, StoreUnavailable, StreamState, open_store
+from eventstore import ConcurrencyError, DuplicateEventError, InvalidInput, NewEvent, StoreUnavailable, StreamState, open_store
 from eventstore.postgres import migrate, migration_files, new_schema_name
 from eventstore.postgres.notifier import LINGER
-from eventstore.postgres.store import append_statement
+from eventstore.postgres.store import _SAVE_CHECKPOINT, JsonbLoader, append_statement
 
 
 def store_url(dsn: str, mode: str = "reference", schema: str | None = None) -> str:
@@ -239,3 +239,133 @@ def test_read_all_waits_for_older_transactions_then_reads_its_own_writes(pg_dsn,
         other.commit()
     reader.join(5)
     assert [e.stream_id for e in result[0]] == ["Order-1"]
+
+
+# -- large batches (binary array parameters) and the read path ------------------------------------
+
+#: Past the VALUES-list size: these batches go as binary arrays (see _UNNEST in store.py).
+BIG = 100
+
+#: JSON that tests every escape the text and binary forms could get wrong.
+TRICKY = {
+    "quote": 'say "hi"', "backslash": "C:\\temp\\new", "tab": "a\tb", "newline": "a\nb", "unicode": "zażółć ☃ 𝄞",
+    "control": "\x01\x1f", "nested": {"list": [1, 2.5, None, True, False, [], {}], "empty": ""}, "big": 2**62, "neg": -1.5e-7,
+    "sep": "\u2028\u2029", "nul_escape": "\\u0000 as text",
+}
+
+
+def big_batch(n: int = BIG) -> list[NewEvent]:
+    return [NewEvent("Big", {"i": i, **TRICKY}, {"trace": f"t{i}"}) for i in range(n)]
+
+
+@pytest.mark.parametrize("expected", [StreamState.NO_STREAM, StreamState.ANY])
+def test_large_batch_round_trips_and_an_exact_retry_returns_the_original_result(store, expected):
+    stream_id = f"Order-{uuid.uuid4()}"
+    batch = big_batch()
+    first = store.append(stream_id, batch, expected)
+    assert (first.first_version, first.last_version) == (0, BIG - 1)
+    assert store.append(stream_id, batch, expected) == first  # idempotent retry: nothing written
+    assert store.append(stream_id, batch) == first
+    stored = store.read_stream(stream_id)
+    assert [(e.event_id, e.version, e.type, e.data, e.metadata) for e in stored] == [
+        (n.id, v, "Big", n.data, n.metadata) for v, n in enumerate(batch)
+    ]
+    assert stored[-1].position == first.last_position
+    positions = [e.position for e in stored]
+    assert positions == sorted(positions) and len(set(positions)) == BIG
+
+
+def test_large_batch_at_a_taken_or_missing_version_conflicts_and_writes_nothing(store):
+    stream_id = f"Order-{uuid.uuid4()}"
+    store.append(stream_id, big_batch(3))
+    before = store.read_all()
+    for expected in (StreamState.NO_STREAM, 0, 1, 5):  # taken versions, and a stream behind 5
+        with pytest.raises(ConcurrencyError) as info:
+            store.append(stream_id, big_batch(), expected)
+        assert info.value.actual == 2
+    assert store.read_all() == before
+    assert store.append(stream_id, big_batch(), 2).last_version == 2 + BIG
+
+
+def test_large_batch_partly_stored_is_a_duplicate_and_writes_nothing(store):
+    stream_id = f"Order-{uuid.uuid4()}"
+    batch = big_batch()
+    store.append(stream_id, batch[:10])
+    before = store.read_all()
+    for expected in (StreamState.ANY, 9, StreamState.EXISTS):
+        with pytest.raises(DuplicateEventError) as info:
+            store.append(stream_id, batch, expected)
+        assert info.value.event_ids == [str(e.id) for e in batch[:10]]
+    with pytest.raises(DuplicateEventError):
+        store.append(f"Order-{uuid.uuid4()}", [*big_batch(50), batch[0], *big_batch(49)], StreamState.NO_STREAM)
+    assert store.read_all() == before
+
+
+@pytest.mark.parametrize("mode", ["reference", "naive"])
+def test_paged_reads_equal_one_read(pg_dsn, store, mode):
+    reader = store if mode == "reference" else open_store(store_url(pg_dsn, "naive", store.schema))
+    try:
+        for i in range(12):
+            store.append(f"{'Order' if i % 3 else 'Invoice'}-{uuid.uuid4()}", big_batch(1 + i * 7))
+        everything = reader.read_all()
+        assert len(everything) == sum(1 + i * 7 for i in range(12))
+        for page_size in (1, 7, 100, 1000):
+            paged, cursor = [], None
+            while page := reader.read_all(after=cursor, limit=page_size):
+                assert len(page) <= page_size
+                paged += page
+                cursor = page[-1].position
+            assert paged == everything
+        orders = reader.read_category("Order")
+        paged, cursor = [], None
+        while page := reader.read_category("Order", after=cursor, limit=13):
+            paged += page
+            cursor = page[-1].position
+        assert paged == orders == [e for e in everything if e.category == "Order"]
+        assert reader.read_all(types=["Big"], categories=["Order", "Invoice"]) == everything
+        assert all(e.data == {"i": e.data["i"], **TRICKY} and e.metadata == {"trace": f"t{e.data['i']}"} for e in everything)
+    finally:
+        if reader is not store:
+            reader.close()
+
+
+def test_binary_jsonb_loader_reads_what_psycopg_reads(store):
+    """The store's jsonb loader against psycopg's own, on the rows the store wrote."""
+    store.append(f"Order-{uuid.uuid4()}", [NewEvent("T", TRICKY), NewEvent("T", {}), NewEvent("T", {"a": []}, {"m": {"x": [None]}})])
+    with psycopg.connect(store.conninfo, autocommit=True, options=f"-c search_path={store.schema}") as conn:
+        expected = conn.execute("SELECT data, metadata FROM events ORDER BY global_position").fetchall()
+    assert [(e.data, e.metadata) for e in store.read_all()] == expected
+    assert JsonbLoader(0).load(b'\x01{"a": [1, "\\u00e9"]}  ') == {"a": [1, "é"]}
+    with pytest.raises(psycopg.DataError):
+        JsonbLoader(0).load(b'\x02{}')
+
+
+def test_libpq_options_in_the_url_reach_the_server(pg_dsn):
+    """A URL's own ``options`` (how a run sets ``synchronous_commit=off``) are kept beside the schema's."""
+    sep = "&" if "?" in pg_dsn else "?"
+    store = open_store(f"{pg_dsn}{sep}schema={new_schema_name('t')}&options=-c synchronous_commit%3Doff")
+    try:
+        assert store.settings_summary()["synchronous_commit"] == "off"
+        store.append("Order-1", [NewEvent("T", {})])
+        assert [e.stream_id for e in store.read_all()] == ["Order-1"]  # the schema's search_path holds too
+    finally:
+        store.drop()
+
+
+def test_checkpoints_skip_the_flush_wait_but_nothing_else_does(pg_dsn, store):
+    """save_checkpoint without tx commits without waiting for the WAL flush (queries/save_checkpoint.sql);
+    the setting ends with its statement, so appends on the same pooled connections stay durable."""
+    store.append("Order-1", [NewEvent("T", {})])
+    position = store.read_all()[0].position
+    for _ in range(3):
+        store.save_checkpoint("c", position)
+    other = open_store(store_url(pg_dsn, schema=store.schema))
+    try:
+        assert other.load_checkpoint("c") == position  # committed, visible at once
+    finally:
+        other.close()
+    with psycopg.connect(pg_dsn, autocommit=True, options=f"-c search_path={store.schema}") as conn:
+        conn.execute("SET synchronous_commit = on")  # the session's setting, as on a durable server
+        conn.execute(_SAVE_CHECKPOINT, {"name": "d", "transaction_id": str(position[0]), "global_position": position[1]})
+        assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+    assert store.load_checkpoint("d") == position

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from psycopg import sql
-
 from ..events import Position
 from ..store import EventStore
 from .store import LIMITATIONS, REFERENCE_CAPABILITIES, PostgresStore
@@ -34,10 +32,10 @@ class NaivePostgresStore(PostgresStore):
     def _position(self, transaction_id: int, global_position: int) -> Position:
         return global_position
 
-    def _after(self, after: Position | None) -> tuple[list[sql.Composable], list[Any], sql.Composable]:
+    def _after(self, after: Position | None) -> tuple[list[str], list[Any], str]:
         if after is None:
-            return [], [], sql.SQL(" ORDER BY global_position")
-        return [sql.SQL("global_position > %s")], [after], sql.SQL(" ORDER BY global_position")
+            return [], [], " ORDER BY global_position"
+        return ["global_position > %s"], [after], " ORDER BY global_position"
 
     def _check_position(self, after: object) -> Position | None:
         return EventStore._check_position(self, after)
