@@ -46,7 +46,7 @@ def checks_html(decision: Decision) -> str:
             colour = {PASS: "#d8f5d0", FAIL: "#ffd8d3"}.get(status, "#d9d9d9")
             cells.append(f"<td style='background:{colour}'><strong>{html.escape(MARKS.get(status, '? ' + status))}</strong><br>{html.escape(evidence)}</td>")
         rows.append(f"<tr><th>{html.escape(str(engine))}</th>{''.join(cells)}</tr>")
-    return f"<div class='bench-scroll'><table class='bench-table'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    return f"<div class='bench-scroll'><table class='bench-table bench-checks'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
 
 
 def ranking_html(decision: Decision) -> str:
