@@ -1,6 +1,6 @@
 """The README's example commands work: each line of the ``sh`` block under "### Example commands"
 runs from the repository root, with ``.venv/bin`` on PATH and ``results/scratch`` redirected to a
-temporary directory, and must exit 0 within a minute."""
+temporary directory, and must exit 0 (each within a few minutes, on a loaded machine)."""
 from __future__ import annotations
 
 import os
@@ -26,7 +26,7 @@ def example_commands() -> list[str]:
 
 def test_the_examples_use_the_tiny_engine_and_the_scratch_directory():
     commands = example_commands()
-    assert any("-p writers '[1, 8]'" in c for c in commands)  # a list parameter, as papermill passes it: a string
+    assert any("-p writers '[1, 2]'" in c for c in commands)  # a list parameter, as papermill passes it: a string
     for command in commands:
         words = shlex.split(command)
         assert "--engines" not in words or words[words.index("--engines") + 1] == "sqlite", command
