@@ -46,8 +46,8 @@ STYLE = """
 .bench-scroll .bench-table td.num,.bench-scroll .bench-table th.num{text-align:right;font-variant-numeric:tabular-nums}
 .bench-scroll .bench-table td.num{white-space:nowrap}
 .bench-scroll{overflow-x:auto;max-width:100%}
-.bench-scroll .bench-checks{table-layout:fixed;width:100%}
-.bench-scroll .bench-checks th,.bench-scroll .bench-checks td{overflow-wrap:anywhere}
+.bench-scroll table{table-layout:fixed;width:100%}
+.bench-scroll th,.bench-scroll td{overflow-wrap:anywhere}
 .bench-scroll .bench-table .sub{display:block;font-weight:400;color:#57606a;font-size:11px}
 .bench-fold>summary{cursor:pointer;color:#0969da;margin:.3em 0}
 .bench-empty{color:#57606a;font-style:italic}
