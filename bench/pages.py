@@ -123,6 +123,8 @@ def number(value: Any, missing: str = MISSING) -> str:
         return "∞" if v > 0 else "−∞"
     if v == int(v) and abs(v) < 1e15:
         return f"{int(v):,}"
+    if abs(v) < 100:
+        v = float(f"{v:.3g}")  # round first, so 9.999 reads 10.0, not 10.00
     a = abs(v)
     if a >= 100:
         return f"{v:,.0f}"

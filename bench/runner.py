@@ -201,7 +201,11 @@ class _Convergence:
                     note = f"within ±{stats.CI_TARGET:.0%} after {summary.n} repetitions"
                 else:
                     why = "the cap" if done >= self.cap else "the budget"
-                    note = f"UNSTABLE: 95 % CI reaches ±{ci:.1%} after {summary.n} repetitions (stopped by {why}; target ±{stats.CI_TARGET:.0%})"
+                    if summary.n < 2:  # one value shows no spread: its CI is unknown, not zero
+                        ci = math.nan
+                        note = f"UNSTABLE: one repetition, so no CI (stopped by {why}; target ±{stats.CI_TARGET:.0%})"
+                    else:
+                        note = f"UNSTABLE: 95 % CI reaches ±{ci:.1%} after {summary.n} repetitions (stopped by {why}; target ±{stats.CI_TARGET:.0%})"
                 out.append(Measurement("ci95_relative", ci if math.isfinite(ci) else None, {**dict(where), "of": metric}, None, note=note))
         return out
 

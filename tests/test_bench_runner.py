@@ -176,3 +176,11 @@ def test_points_repeat_until_their_ci_is_known_or_the_cap(tmp_path, monkeypatch)
     assert verdicts["steady"]["value"] == 0.0 and verdicts["steady"]["note"].startswith("within ±5%")
     assert verdicts["noisy"]["value"] > 0.05 and "UNSTABLE" in verdicts["noisy"]["note"] and "the cap" in verdicts["noisy"]["note"]
     assert verdicts["noisy"]["params"]["of"] == "throughput"
+
+
+def test_a_point_measured_once_has_no_ci_rather_than_a_zero_one(tmp_path, monkeypatch):
+    monkeypatch.setitem(WORKLOADS, "noisy", _Noisy)
+    run_workload("noisy", {"repetitions": 1, "max_repetitions": 1}, engines="memory", results_dir=tmp_path, progress=False)
+    verdicts = [r for r in read_records(tmp_path) if r["kind"] == "measurement" and r["metric"] == "ci95_relative"]
+    assert len(verdicts) == 2
+    assert all(v["value"] is None and "one repetition, so no CI" in v["note"] for v in verdicts)

@@ -64,6 +64,7 @@ def test_tables_are_formatted_for_reading() -> None:
     assert long.startswith("<details") and "all 40 rows" in long and long.count("<tr>") == 41  # folded, never cut
     assert "No rows" in pages.table_html(pd.DataFrame(), empty="No rows: nothing was skipped.")
     assert pages.number(float("nan")) == pages.MISSING and pages.percent(0.053) == "5.30 %"
+    assert [pages.number(v) for v in (9.999, 99.96, 0.09999, 1.234)] == ["10.0", "100", "0.100", "1.23"]  # rounded, then sized
 
 
 def test_empty_problems_and_gaps_are_said_in_words() -> None:

@@ -56,7 +56,7 @@ PRIME_TIMEOUT_S = 120.0
 
 @dataclass(frozen=True)
 class ContentionParams(ConvergingParams):
-    budget_s: float | None = param(80.0, "seconds one engine may spend on this workload; later cases are recorded as skipped")
+    budget_s: float | None = param(55.0, "seconds one engine may spend on this workload; later cases are recorded as skipped")
     writers: tuple[int, ...] = param((1, 4, 16), "numbers of concurrent writers (processes, each with its own connection)")
     skews: tuple[float, ...] = param((0.0, 3.0), "Zipf exponents of the stream choice: 0 uniform, 3 mostly one hot stream")
     streams: int = param(16, "streams (aggregates) the writers choose from")

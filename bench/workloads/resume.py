@@ -43,7 +43,7 @@ CONSUMER = "resume-consumer"
 
 @dataclass(frozen=True)
 class ResumeParams(Params):
-    budget_s: float | None = param(20.0, "seconds one engine may spend; later repetitions are recorded as skipped")
+    budget_s: float | None = param(15.0, "seconds one engine may spend; later repetitions are recorded as skipped")
     kills: int = param(4, "SIGKILLs of the consumer per repetition (it is restarted after each)")
     kill_after_s: tuple[float, float] = param((0.2, 1.0), "a kill comes uniformly within this many seconds after the consumer opened its store")
     writers: int = param(8, "concurrent writer threads, each with its own connection")
