@@ -28,7 +28,7 @@ from . import summaries
 from .comparability import IN_PROCESS, SERVERLESS, engine_facts
 from .matrix_html import column_best, ratio
 from .overview import OperatingPoints, append_p99, matrix_cells, sources
-from .pages import number
+from .pages import number, short_reason
 from .results import Results
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "notebooks" / "profiles" / "presets"
@@ -255,7 +255,7 @@ def _checks(results: Results, wanted: Requirements, facts: pd.DataFrame, grid: d
         caps = row["capabilities"] if isinstance(row["capabilities"], dict) else None
         for key in wanted.active():
             if row["status"] != "measured" or caps is None:
-                status, evidence = UNKNOWN, f"engine not measured ({row['reason']})"
+                status, evidence = UNKNOWN, f"engine not measured: {short_reason(row['reason'])}"
             elif key == "concurrency":
                 status, evidence = _declared_and_zero(caps, "optimistic_concurrency", grid.get((row["engine"], "lost_updates")), "lost updates")
             elif key == "gap_safe":
@@ -443,8 +443,11 @@ def _changes(decision: Decision, grid: dict[tuple[str, str], Entry], facts: pd.D
             continue
         mine = decision.checks[(decision.checks["name"] == row.name) & (decision.checks["status"] != PASS)]
         if not mine.empty and (mine["status"] == UNKNOWN).all():
-            needed = "; ".join(f"{REQUIREMENTS[r.requirement][0]} ({r.evidence})" for r in mine.itertuples())
-            out.append(f"{row.engine} was set aside only for want of a measurement: measuring {needed} could admit it.")
+            if mine["evidence"].str.startswith("engine not measured").all():  # one reason, not one per requirement
+                out.append(f"{row.engine} was set aside only because it was not measured ({mine['evidence'].iloc[0].removeprefix('engine not measured: ')}); measuring it could admit it.")
+            else:
+                needed = "; ".join(f"{REQUIREMENTS[r.requirement][0]} ({r.evidence})" for r in mine.itertuples())
+                out.append(f"{row.engine} was set aside only for want of a measurement: measuring {needed} could admit it.")
         elif row.name in emulated and not mine.empty:
             out.append(f"{row.engine} was set aside on an emulator's results; a run against the service itself could change that.")
     ranking = decision.ranking

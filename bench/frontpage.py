@@ -21,7 +21,7 @@ import yaml
 from . import comparability, decide, environment, verdicts
 from .matrix_html import matrix_html
 from .overview import OperatingPoints, matrix_cells, write_matrix_csv
-from .pages import SMOKE, STYLE, number, smoke_label, tag_html
+from .pages import SMOKE, STYLE, number, short_reason, smoke_label, tag_html
 from .results import Results, engine_status, load
 
 #: The figures a front page shows, in order of preference (the first four that exist).
@@ -115,12 +115,16 @@ def compared_html(results: Results, run: dict[str, Any], facts: Any) -> str:
     for r in facts.to_dict("records"):
         mine = status[status["engine"] == r["engine"]]
         measured = sorted(mine[mine["status"] == "measured"]["workload"])
-        missing = [f"{w}: {why}" for w, why in zip(mine[mine["status"] != "measured"]["workload"], mine[mine["status"] != "measured"]["reason"], strict=True)]
+        absent = mine[mine["status"] != "measured"]
+        by_reason: dict[str, list[str]] = {}
+        for w, why in zip(absent["workload"], absent["reason"], strict=True):
+            by_reason.setdefault(short_reason(why), []).append(w)
+        missing = [f"{'every workload' if not measured else ', '.join(sorted(ws))}: {why}" for why, ws in by_reason.items()]
         tags = "".join(tag_html(comparability.TAGS[t].label, comparability.TAGS[t].level) for t in r["tags"])
         product = " ".join(str(v) for v in (r["product"], r["engine_version"]) if isinstance(v, str) and v) or "–"
         rows.append(
-            f"<tr><th>{html.escape(str(r['label']))}{tags}</th><td>{html.escape(product)}</td><td>{html.escape(str(r['process'] or 'not stated'))}</td>"
-            f"<td>{html.escape(str(r['durability'] or 'not stated'))}</td><td>{html.escape(', '.join(measured) or 'nothing')}</td>"
+            f"<tr><th>{html.escape(str(r['label']))}{tags}</th><td>{html.escape(product)}</td><td>{html.escape(_stated(r['process']))}</td>"
+            f"<td>{html.escape(_stated(r['durability']))}</td><td>{html.escape(', '.join(measured) or 'nothing')}</td>"
             f"<td>{html.escape('; '.join(missing)) or '–'}</td></tr>"
         )
     head = "<tr><th>engine</th><th>product and version</th><th>runs as</th><th>durability</th><th>measured</th><th>not measured, and why</th></tr>"
@@ -129,6 +133,11 @@ def compared_html(results: Results, run: dict[str, Any], facts: Any) -> str:
             f"<strong>Machine</strong>: {html.escape(machine)}. <strong>Revision</strong>: {html.escape(revision)}. "
             f"<strong>Run</strong>: {html.escape(str(run.get('run_id', '')))}" + (f", {html.escape(started)}" if started else "")
             + (f" to {html.escape(finished)}" if finished else "") + ".</p>" + table)
+
+
+def _stated(value: Any) -> str:
+    """A fact an engine's records may not state (one never started has none): the value or "not stated"."""
+    return "not stated" if value is None or value != value or value == "" else str(value)
 
 
 def _when(stamp: Any) -> str:

@@ -226,6 +226,22 @@ def styled(body: str) -> HTML:
     return HTML(f"<style>{STYLE}</style>{body}")
 
 
+def short_reason(reason: Any) -> str:
+    """A not-measured reason as a page shows it: without the low-level cause a reason ends with in
+    parentheses (the records keep it whole), so a table cell says why in a sentence, not a stack."""
+    if _is_missing(reason):
+        return MISSING
+    text = str(reason).strip()
+    if not text.endswith(")"):
+        return text
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):  # back to the parenthesis the last one closes
+        depth += {")": 1, "(": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[: i - 1] if i > 40 and text[i - 1] == " " else text
+    return text
+
+
 def tag_html(text: str, level: str = "") -> str:
     return f"<span class='bench-tag {level}'>{html.escape(text)}</span>"
 

@@ -96,6 +96,11 @@ def _rows(spec: Spec) -> dict[str, list[tuple[str, float, dict[str, Any], int | 
 UNITS = {"throughput": "commands/s", "ceiling_throughput": "commands/s", "event_throughput": "events/s", "ceiling_event_throughput": "events/s"}
 
 
+#: A reason as engines give it: what is missing and how to measure it, then the low-level cause.
+NOT_REACHABLE = ("ServiceUnavailable: no server reachable at x://127.0.0.1:1; to measure it: docker compose up -d x"
+                 " (ServiceUnavailable: failed to connect; last error: Connection refused (111))")
+
+
 def write_run(path: Path, engines: dict[str, Spec] | None = None, *, profile: str = "decision", run_id: str = RUN_ID,
               skip: dict[str, set[str]] | None = None) -> Path:
     """Write the records of one run into ``path`` (a run directory): every workload for every engine,
@@ -108,7 +113,7 @@ def write_run(path: Path, engines: dict[str, Spec] | None = None, *, profile: st
                 stamp = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "workload": workload, "engine": name, "profile": profile}
                 info = {"backend": name, "product": name.title(), "engine_version": "1.0", "emulator": spec.emulator, "mode": spec.mode}
                 if workload in skip.get(name, set()):
-                    writer.write({**stamp, "kind": "engine", "status": "not_measured", "reason": "ServiceUnavailable: no server reachable",
+                    writer.write({**stamp, "kind": "engine", "status": "not_measured", "reason": NOT_REACHABLE,
                                   "recorded_at": now_iso()})
                     continue
                 for metric, value, params, rep in _rows(spec)[workload]:

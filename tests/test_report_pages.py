@@ -160,3 +160,15 @@ def test_the_comparison_page_shows_the_difference(report_root: Path) -> None:
     assert compare.main(["20260101T000000Z-aaaa", "20260102T000000Z-bbbb", "--results", str(report_root), "--out", str(out)]) == 0
     assert out.exists()
     assert compare.main(["nope", "20260102T000000Z-bbbb", "--results", str(report_root)]) == 2
+
+
+def test_an_engine_never_measured_reads_as_one_reason_not_a_dump(tmp_path: Path) -> None:
+    from report_fixtures import NOT_REACHABLE, WORKLOADS
+
+    run_dir = write_report_run(tmp_path, skip={"beta": set(WORKLOADS)})
+    report.write_run_index(run_dir)
+    row = next(r for r in (run_dir / "index.html").read_text().split("<tr>") if r.startswith("<th>beta"))
+    assert row.count("no server reachable") == 1 and "every workload: ServiceUnavailable: no server reachable" in row
+    assert "docker compose up -d x" in row and "Connection refused" not in row and NOT_REACHABLE.endswith("(111))")  # the cause stays in the records
+    assert "nan" not in row and "not stated" in row
+    assert pages.short_reason("short (kept)") == "short (kept)" and pages.short_reason(None) == pages.MISSING
