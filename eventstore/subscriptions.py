@@ -109,7 +109,6 @@ class Subscription:
                     self._process(batch)
                     if len(batch) == self.batch_size:
                         continue
-                self._checkpoint()  # caught up: a cheap moment to save
                 if until_caught_up:
                     break
                 self._idle(wait)
@@ -117,12 +116,17 @@ class Subscription:
         return self.handled - start
 
     def _idle(self, wait: Wait) -> None:
-        """Wait up to ``poll_interval`` for a signal, in slices short enough for ``stop()`` to act."""
+        """Wait up to ``poll_interval`` for a signal, in slices short enough for ``stop()`` to act.
+
+        The checkpoint is saved once a slice passes with nothing new: an idle moment is the cheap
+        one. Saving each time the consumer catches up would, under a steady trickle of events, put
+        a write (and the wake-up its commit causes) between every two deliveries."""
         deadline = time.monotonic() + self.poll_interval
         while not self._stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0 or wait(min(left, WAIT_SLICE)):
                 return
+            self._checkpoint()
 
     def catch_up(self) -> int:
         """Handle everything already visible, then return the number of events handled."""

@@ -50,7 +50,7 @@ class ResumeParams(Params):
     appends_per_s: float = param(100.0, "appends per second per writer")
     max_batch: int = param(3, "events per append, uniform from 1 to this")
     streams: int = param(20, "streams the writers append to")
-    checkpoint_every: int = param(20, "the consumer saves its checkpoint after this many events (and whenever caught up)")
+    checkpoint_every: int = param(20, "the consumer saves its checkpoint after this many events (and whenever it goes idle)")
     batch_size: int = param(50, "events the consumer reads per query")
     poll_interval_s: float = param(0.05, "longest wait between polls when the engine does not push")
     start_timeout_s: float = param(30.0, "longest wait for a consumer process to open its store before it is killed anyway")

@@ -1,7 +1,7 @@
 -- Record a named consumer's checkpoint, in a transaction of its own (save_checkpoint without tx).
 -- set_config(..., true) turns synchronous_commit off for this statement's own transaction only:
 -- the commit returns without waiting for the WAL flush, and the row is visible to every session
--- at once. A live subscriber saves a checkpoint each time it catches up, so waiting for a flush
+-- at once. A live subscriber saves a checkpoint each time it goes idle, so waiting for a flush
 -- there would put one disk flush between every two deliveries.
 --
 -- What it costs: a server crash can lose the newest checkpoints (those of the last ~0.6 s, three
