@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -53,8 +53,10 @@ from eventstore.postgres.schema import scalar
 from eventstore.postgres.server import DSN_ENV, PostgresServer
 from eventstore.postgres.store import use_fast_json
 from eventstore.sqlite import SQLiteStore
+from eventstore.sqlite import raw as sqlite_raw
 
 from . import reference_overhead
+from .abba import abba, paired_ratio, timed
 
 PAYLOAD = reference_overhead.PAYLOAD
 BATCH = 100
@@ -63,7 +65,6 @@ PAGE = 1_000
 LIVE_RATE = 1_000.0
 LIVE_WRITERS = 2
 _COLUMNS = "stream_id, version, event_id, event_type, data, metadata"
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,44 +93,17 @@ class Ratio:
 
 
 def _rate_ratio(engine: str, path: str, adapter: list[float], raw: list[float], floor: float | None) -> Ratio:
-    ratios = [a / r for a, r in zip(adapter, raw, strict=True)]
-    ratio = statistics.median(ratios)
-    a, r = statistics.median(adapter), statistics.median(raw)
+    p = paired_ratio(adapter, raw)
     bar = f"ratio >= {floor}" if floor is not None else ""
-    return Ratio(engine, path, "events/s", a, r, ratio, min(ratios), max(ratios), a, r, len(ratios), bar,
-                 None if floor is None else ratio >= floor)
+    return Ratio(engine, path, "events/s", p.a, p.b, p.ratio, p.min, p.max, p.a, p.b, p.pairs, bar,
+                 None if floor is None else p.ratio >= floor)
 
 
 def _latency_ratio(engine: str, path: str, adapter: list[float], raw: list[float], ceiling_ms: float | None) -> Ratio:
-    ratios = [r / a for a, r in zip(adapter, raw, strict=True)]
-    a = statistics.median(adapter)
+    p = paired_ratio(raw, adapter)
     bar = f"reference <= {ceiling_ms} ms" if ceiling_ms is not None else ""
-    return Ratio(engine, path, "ms", a, statistics.median(raw), statistics.median(ratios), min(ratios), max(ratios),
-                 None, None, len(ratios), bar, None if ceiling_ms is None else a <= ceiling_ms)
-
-
-def abba(variants: dict[str, Callable[[], T]], repetitions: int) -> dict[str, list[T]]:
-    """Run each variant ``repetitions`` times, in ABBA order (each as often first as last)."""
-    names = list(variants)
-    results: dict[str, list[T]] = {n: [] for n in names}
-    for k in range(repetitions):
-        for name in names if k % 2 == 0 else names[::-1]:
-            results[name].append(variants[name]())
-    return results
-
-
-def _timed(op: Callable[[], None], seconds: float, events_per_op: int) -> Callable[[], float]:
-    """A round: ``op`` as often as fits in ``seconds``; events/s."""
-
-    def round_() -> float:
-        n, start = 0, time.perf_counter()
-        deadline = start + seconds
-        while time.perf_counter() < deadline:
-            op()
-            n += 1
-        return n * events_per_op / (time.perf_counter() - start)
-
-    return round_
+    return Ratio(engine, path, "ms", p.b, p.a, p.ratio, p.min, p.max,
+                 None, None, p.pairs, bar, None if ceiling_ms is None else p.b <= ceiling_ms)
 
 
 def _url(dsn: str, schema: str, pool_size: int = 4) -> str:
@@ -163,7 +137,7 @@ def postgres_batch(dsn: str, seconds: float, repetitions: int) -> Ratio:
         for op in (raw_copy, append):
             for _ in range(10):
                 op()
-        rates = abba({"raw": _timed(raw_copy, seconds, BATCH), "append": _timed(append, seconds, BATCH)}, repetitions)
+        rates = abba({"raw": timed(raw_copy, seconds, BATCH), "append": timed(append, seconds, BATCH)}, repetitions)
     finally:
         raw.close()
         store.drop()
@@ -395,10 +369,7 @@ def _sqlite_pair(directory: Path) -> Iterator[tuple[SQLiteStore, sqlite3.Connect
         store.drop()
 
 
-_SQLITE_INSERT = (
-    "INSERT INTO events (stream_id, version, event_id, event_type, category, data, metadata, recorded_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_SQLITE_INSERT = sqlite_raw.INSERT
 
 
 def sqlite_paths(seconds: float, repetitions: int, directory: Path | None = None) -> list[Ratio]:
@@ -437,7 +408,7 @@ def sqlite_paths(seconds: float, repetitions: int, directory: Path | None = None
             for _ in range(50):
                 raw_op()
                 op()
-            rates = abba({"raw": _timed(raw_op, seconds, per_op), "append": _timed(op, seconds, per_op)}, repetitions)
+            rates = abba({"raw": timed(raw_op, seconds, per_op), "append": timed(op, seconds, per_op)}, repetitions)
             rows.append(_rate_ratio("sqlite", path, rates["append"], rates["raw"], 0.8))
 
         for table in range(2):  # both databases up to READ_EVENTS events

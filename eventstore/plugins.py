@@ -19,24 +19,27 @@ import itertools
 import re
 import secrets
 import tempfile
+import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
 
 from .errors import InvalidInput
+from .events import NewEvent
 from .servers import Server, ServiceUnavailable
 from .store import EventStore
 
 ENTRY_POINT_GROUP = "eventstore.engines"
 
 __all__ = [
-    "DEFAULTS", "ComposeService", "Deployment", "DurabilitySetting", "ENTRY_POINT_GROUP", "Engine", "EnvVar", "Servers", "ServiceUnavailable",
-    "engine_for_url", "engines", "open_store",
+    "DEFAULTS", "ComposeService", "Deployment", "DurabilitySetting", "ENTRY_POINT_GROUP", "Engine", "EnvVar", "RawPath", "RawRow", "Servers",
+    "ServiceUnavailable", "engine_for_url", "engines", "open_store",
 ]
 
 
@@ -218,6 +221,49 @@ class Deployment:
         self.close()
 
 
+#: One event as a raw path reads it: (position, stream id, version, event type, data, event id,
+#: metadata, recorded at), the fields of a ``RecordedEvent``, decoded to the same Python types (so a
+#: read's ratio prices the API, not a decoding the raw side skipped). The position is the raw path's
+#: own cursor, opaque to its caller, passed back as ``after`` for the next page.
+RawRow = tuple[Any, str, int, str, Any, uuid.UUID, Any, datetime]
+
+
+class RawPath(ABC):
+    """An engine's raw path: the same work as its store's append and ``read_all``, written directly
+    against the engine's client, without the API's guarantees (no optimistic-concurrency check, no
+    idempotency lookup, no gap-safe filter), with the same durability settings and payload encoding.
+    The overhead workload measures each store against it, so the ratio is the price of the API.
+
+    It opens on a store URL of its engine (the same server, file, schema, table or topic prefix the
+    store uses there; it creates them as opening the store would, if missing) and reads and writes
+    where the store does: ``read_page`` returns the events the store appended at that URL.
+    """
+
+    #: One line: what the raw path is ("single-row INSERT, COPY, keyset SELECT, psycopg defaults").
+    describe: ClassVar[str]
+
+    @abstractmethod
+    def __init__(self, url: str) -> None:
+        """Open on ``url``, a store URL of this engine."""
+
+    @abstractmethod
+    def append_one(self, stream_id: str, event: NewEvent) -> None:
+        """Write one event, at the next version of ``stream_id`` (one commit or request)."""
+
+    @abstractmethod
+    def append_batch(self, stream_id: str, events: Sequence[NewEvent]) -> None:
+        """Write ``events`` to the new stream ``stream_id`` in as few commits or requests as the engine allows."""
+
+    @abstractmethod
+    def read_page(self, after: Any, limit: int) -> list[RawRow]:
+        """Up to ``limit`` events of everything in the store after ``after`` (None: from the start),
+        in the engine's own order, their data decoded as the store decodes it; an empty list at the end."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections and clients (the store's data stays)."""
+
+
 class Engine(ABC):
     """One engine. Subclass it in the engine's package and register an instance as an entry point."""
 
@@ -251,6 +297,9 @@ class Engine(ABC):
     #: ``module:Class`` of the conformance test class (a subclass of ``EventStoreConformance``
     #: holding the engine's test hooks); the generic test module provides ``make_store``.
     conformance: ClassVar[str] = "eventstore.testing:EventStoreConformance"
+    #: ``module:Class`` of the engine's raw path (a ``RawPath``) the overhead workload compares the
+    #: store with; None: the engine declares none, and that workload records it as not measured.
+    raw_path: ClassVar[str | None] = None
 
     @abstractmethod
     def open_store(self, url: str) -> EventStore:
@@ -264,6 +313,16 @@ class Engine(ABC):
     def conformance_class(self) -> type:
         module, _, name = self.conformance.partition(":")
         return getattr(importlib.import_module(module), name)
+
+    def raw_path_class(self) -> type[RawPath] | None:
+        """The class ``raw_path`` names (imported now, not with the engine), or None if it names none."""
+        if self.raw_path is None:
+            return None
+        module, _, name = self.raw_path.partition(":")
+        found = getattr(importlib.import_module(module), name)
+        if not (isinstance(found, type) and issubclass(found, RawPath)):
+            raise TypeError(f"{self.name}: raw_path {self.raw_path} is not a RawPath subclass")
+        return found
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

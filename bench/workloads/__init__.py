@@ -14,11 +14,12 @@ from .calls import Calls, CallsParams
 from .contention import Contention, ContentionParams
 from .faults import Faults, FaultsParams
 from .metrics import EVERY_ENGINE, Metric, UndeclaredMetric
+from .overhead import Overhead, OverheadParams
 from .params import ConvergingParams, Parameter, ParameterError, Params, param
 from .resume import Resume, ResumeParams
 from .snapshots import SnapshotParams, Snapshots
 
-WORKLOADS: dict[str, type[Workload]] = {w.name: w for w in (Contention, Snapshots, Resume, Calls, Faults)}
+WORKLOADS: dict[str, type[Workload]] = {w.name: w for w in (Contention, Snapshots, Resume, Calls, Faults, Overhead)}
 
 #: What every workload notebook declares before its workload's parameters: the runner's options.
 RUN_OPTIONS: tuple[Parameter, ...] = (
@@ -55,6 +56,7 @@ def workload_params(name: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "EVERY_ENGINE", "RUN_OPTIONS", "WORKLOADS", "Calls", "CallsParams", "Contention", "ContentionParams", "ConvergingParams", "Faults", "FaultsParams", "Measurement", "Metric",
+    "Overhead", "OverheadParams",
     "Parameter", "ParameterError", "Params", "Resume", "ResumeParams", "SnapshotParams", "Snapshots", "StoreFactory",
     "UndeclaredMetric", "Workload", "param", "parameters_cell", "workload", "workload_params",
 ]

@@ -32,6 +32,7 @@ class DynamoDBEngine(Engine):
     })
     rank = 20
     conformance = "eventstore.dynamodb.conformance:DynamoDBConformance"
+    raw_path = "eventstore.dynamodb.raw:DynamoDBRawPath"
 
     def open_store(self, url: str) -> EventStore:
         from .store import DynamoDBStore

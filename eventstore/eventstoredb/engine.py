@@ -43,6 +43,7 @@ class EventStoreDBEngine(Engine):
     rank = 40
     external_only = True
     conformance = "eventstore.eventstoredb.conformance:EventStoreDBConformance"
+    raw_path = "eventstore.eventstoredb.raw:EventStoreDBRawPath"
 
     def open_store(self, url: str) -> EventStore:
         from .store import EventStoreDBStore

@@ -31,6 +31,7 @@ class KafkaEngine(Engine):
     docs = Path(__file__).with_name("README.md")
     compose = ComposeService("kafka", 9092, {BOOTSTRAP_ENV: "127.0.0.1:9092"})
     conformance = "eventstore.kafka.conformance:KafkaConformance"
+    raw_path = "eventstore.kafka.raw:KafkaRawPath"  # the naive mode too: same topic, same raw path
 
     def __init__(self, mode: str) -> None:
         self.mode = mode

@@ -20,6 +20,7 @@ class PostgresEngine(Engine):
     docs = Path(__file__).with_name("README.md")
     compose = ComposeService("postgres", 5432, {DSN_ENV: "postgresql://postgres:postgres@127.0.0.1:5432/postgres"})
     conformance = "eventstore.postgres.conformance:PostgresConformance"
+    raw_path = "eventstore.postgres.raw:PostgresRawPath"  # the naive mode too: same table, same raw path
     durability_settings: tuple[DurabilitySetting, ...] = (
         DurabilitySetting("defaults", "defaults", True, "", (("synchronous_commit", "on"), ("fsync", "on"))),
         DurabilitySetting("synchronous-commit-off", "synchronous_commit=off", False, "options=-csynchronous_commit%3Doff", (("synchronous_commit", "off"),)),

@@ -20,6 +20,7 @@ class SQLiteEngine(Engine):
     docs = Path(__file__).with_name("README.md")
     rank = 0
     conformance = "eventstore.sqlite.conformance:SQLiteConformance"
+    raw_path = "eventstore.sqlite.raw:SQLiteRawPath"
     durability_settings = (
         DurabilitySetting("synchronous-full", "synchronous=FULL", True, "synchronous=FULL", (("synchronous", "FULL"),)),
         DurabilitySetting("synchronous-normal", "synchronous=NORMAL (the store's default)", False, "synchronous=NORMAL", (("synchronous", "NORMAL"),)),
