@@ -132,6 +132,19 @@ def test_snapshot_budget_prediction_is_never_a_free_ride(memory):
     assert workload._over_budget(10**8) is not None
 
 
+def test_the_matrix_length_is_never_skipped_on_a_prediction(memory):
+    """A pessimistic prediction (a busy machine) must not leave the matrix without its point."""
+    workload = Snapshots({"lengths": [100, 2000, 10_000], "intervals": [10], "repetitions": 1, "budget_s": 60.0, "compare_at": 10_000})
+    workload.deadline = time.monotonic() + 5.0
+    workload._spent, workload._fill_s_per_event = {100: 1.0, 2000: 4.0}, 0.0  # 10,000 would "take" 20 s of the 5 left
+    assert workload._over_budget(10_000) is None
+    other = Snapshots({"lengths": [100, 2000, 10_000], "intervals": [10], "repetitions": 1, "budget_s": 60.0, "compare_at": 2000})
+    other.deadline, other._spent, other._fill_s_per_event = workload.deadline, workload._spent, 0.0
+    assert "would take" in (other._over_budget(10_000) or "")  # any other length still is
+    workload.deadline = time.monotonic() - 1.0
+    assert "used up" in (workload._over_budget(10_000) or "")  # and a spent budget stops it too
+
+
 def test_snapshot_fill_stops_at_the_deadline_and_says_how_far_it_got(memory):
     workload = Snapshots({"lengths": [10**7], "intervals": [10], "repetitions": 1, "budget_s": 60.0})
     workload.open(memory)
