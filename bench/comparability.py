@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from .pages import short_reason
 from .results import Results
 
 DURABLE_PREFIXES = ("fsync per commit", "replicated")
@@ -158,5 +159,5 @@ def caveats(results: Results, facts: pd.DataFrame | None = None) -> list[str]:
         out.append(f"{', '.join(in_process['label'])} ran inside the client's process; the others answer over a socket, which costs every call a round trip.")
     not_measured = facts[facts["status"] != "measured"]
     if not not_measured.empty:
-        out.append("Not measured: " + "; ".join(f"{r.label} ({r.reason})" for r in not_measured.itertuples()) + ".")
+        out.append("Not measured: " + "; ".join(f"{r.label} ({short_reason(r.reason)})" for r in not_measured.itertuples()) + ".")
     return out

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .comparability import TAGS
-from .pages import number, tag_html
+from .pages import number, short_reason, tag_html
 
 #: Ratios at or beyond this are drawn fully red.
 WORST_RATIO = 10.0
@@ -132,7 +132,7 @@ def matrix_html(
             label = f"<a href='{html.escape(href, quote=True)}'>{label}</a>"
         head.append(f"<th title='{html.escape(str(cell['source']), quote=True)}'>{label}<span class='sub'>{html.escape(str(cell['unit']))}</span>"
                     f"<span class='sub'>{arrow}</span></th>")
-    notes: dict[str, int] = {}
+    notes: dict[str, list[str]] = {}  # short reason -> the pages that explain it
     used_tags: set[str] = set()
     order = list(dict.fromkeys(engines if engines is not None else facts["engine"]))
     fact = {r["engine"]: r for r in facts.to_dict("records")}
@@ -162,14 +162,16 @@ def matrix_html(
     return table + _legend(used_tags) + _footnotes(notes, anchor)
 
 
-def _cell(cell: Any, notes: dict[str, int], pages: Mapping[str, str], anchor: str, used: set[str]) -> str:
+def _cell(cell: Any, notes: dict[str, list[str]], pages: Mapping[str, str], anchor: str, used: set[str]) -> str:
     if pd.isna(cell["value"]):
         reason = str(cell["reason"] or "no value recorded")
         href = pages.get(str(cell["workload"]))
         workload = html.escape(str(cell["workload"]))
         where = f"see the <a href='{html.escape(href, quote=True)}'>{workload} page</a>" if href else f"the {workload} notebook was not run in this report"
-        key = f"{html.escape(reason)} ({where})"
-        number_ = notes.setdefault(key, len(notes) + 1)
+        wheres = notes.setdefault(short_reason(reason), [])  # one footnote per reason, however many cells share it
+        if where not in wheres:
+            wheres.append(where)
+        number_ = list(notes).index(short_reason(reason)) + 1
         return (f"<td class='missing' title='{html.escape(reason, quote=True)}'>not measured "
                 f"<a href='#{html.escape(anchor)}-why-{number_}'><sup>{number_}</sup></a></td>")
     ratio = float(cell["ratio"])
@@ -204,8 +206,9 @@ def _legend(tags: set[str]) -> str:
     return f"<div class='bench-legend'>{''.join(lines)}</div>"
 
 
-def _footnotes(notes: dict[str, int], anchor: str) -> str:
+def _footnotes(notes: dict[str, list[str]], anchor: str) -> str:
     if not notes:
         return ""
-    items = "".join(f"<li id='{html.escape(anchor)}-why-{n}'>{text}</li>" for text, n in notes.items())
+    items = "".join(f"<li id='{html.escape(anchor)}-why-{n}'>{html.escape(reason)} ({'; '.join(wheres)})</li>"
+                    for n, (reason, wheres) in enumerate(notes.items(), 1))
     return f"<div class='bench-legend'><strong>Why a cell is not measured</strong><ol>{items}</ol></div>"

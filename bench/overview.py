@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import stats, summaries
 from .comparability import TAGS, cell_tags, engine_facts, engines_of
+from .pages import short_reason
 from .results import Results, cached, engine_status, merged_latency, notes, point_summary
 from .workloads import Metric
 from .workloads import workload as workload_type
@@ -384,7 +385,7 @@ def limitations(results: Results) -> dict[str, list[str]]:
     for row in engines_of(results).itertuples():
         caps = row.capabilities if isinstance(row.capabilities, dict) else None
         if caps is None:
-            reasons = status[status["engine"] == row.engine]["reason"].dropna().unique()
+            reasons = dict.fromkeys(short_reason(r) for r in status[status["engine"] == row.engine]["reason"].dropna())
             out[row.label] = [f"Not measured: {r}" for r in reasons] or ["Not measured."]
         else:
             words = list(caps.get("limitations") or [])

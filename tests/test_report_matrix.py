@@ -79,6 +79,8 @@ def test_a_removed_engine_is_not_measured_never_well_scored(tmp_path: Path) -> N
     html = matrix_html(cells, comparability.engine_facts(res), pages={"contention": "contention.html"})
     assert "not measured" in _cell_html(html, "alpha", 0) and MISSING_COLOUR in html
     assert "ServiceUnavailable: no server reachable" in html and "href='contention.html'" in html  # the reason, linked to its page
+    footnotes = html.split("Why a cell is not measured")[1]
+    assert footnotes.count("no server reachable") == 1 and "Connection refused" not in footnotes  # one note per reason, in a sentence
     decision = decide.decide(res)
     assert decision.winner != "alpha"
     assert "alpha" not in set(decision.ranking["name"])  # never measured: set aside, not ranked with a score
