@@ -5,7 +5,8 @@ and how to tell that it answers. This base owns what every server shares: the te
 the start-up deadline, stopping (the server's own shutdown signal, SIGKILL after a timeout),
 ``atexit``, and the kernel's parent-death signal, so a killed test run or benchmark leaves no
 server behind. ``kill()`` and ``restart()`` crash a server and bring it back on the same data
-directory, for fault injection.
+directory, for fault injection; ``advertise()`` makes a server whose clients connect to the addresses
+it advertises (Kafka) send them through a proxy, for cutting their connections.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import subprocess
 import tempfile
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -107,6 +109,17 @@ class Server(ABC):
     def settings_summary(self) -> dict[str, str]:
         """Settings that change what a benchmark means (durability above all)."""
         return {}
+
+    def advertise(self, routes: Mapping[str, str]) -> dict[str, str] | None:
+        """Keep clients that reach this server through a proxy on the proxy.
+
+        ``routes`` maps addresses of this server (``host:port``, as its store URLs name them) to the
+        address of a TCP proxy in front of each. A server that tells its clients where to connect
+        next (Kafka's metadata names the brokers' advertised listeners) can be made to name the
+        proxy instead: it returns, for each route it took, the address the proxy must forward to
+        from now on (a listener that advertises the proxy); the proxy's own address is unchanged.
+        None: this server cannot do that (the default), so its clients bypass any proxy."""
+        return None
 
     # -- lifecycle -------------------------------------------------------------------------------
 

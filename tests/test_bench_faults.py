@@ -1,6 +1,7 @@
-"""The faults workload: crashes and connection cuts on SQLite and on a durable throwaway PostgreSQL,
-the audit that judges them, proof that the audit fails a store that loses or duplicates appends,
-and that a run interrupted with Ctrl-C leaves no server, proxy, process or directory behind."""
+"""The faults workload: crashes and connection cuts on SQLite, on a durable throwaway PostgreSQL and
+on a throwaway Kafka broker (cut through the proxy it advertises), the audit that judges them, proof
+that the audit fails a store that loses or duplicates appends, and that a run interrupted with
+Ctrl-C leaves no server, proxy, process or directory behind."""
 from __future__ import annotations
 
 import json
@@ -24,6 +25,7 @@ from bench.faults.audit import Fault, StoredEvent, audit, read_journals
 from bench.faults.injection import addresses, rerouted
 from bench.workloads import Faults
 from eventstore import AppendResult, EventStore, NewEvent, StoreUnavailable, StreamState
+from eventstore.kafka.config import BOOTSTRAP_ENV
 from eventstore.plugins import Deployment, Servers, engines
 from eventstore.postgres.server import DSN_ENV
 
@@ -148,6 +150,40 @@ def test_postgres_durable_defaults_keep_every_append_through_crashes_and_cuts(du
         assert value(fast, "lost_nondurable") is not None  # shown as measured, whatever it is
 
 
+@pytest.fixture(scope="module")
+def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """A Kafka broker of these tests alone, which they crash and whose listeners they change."""
+    if os.environ.get(BOOTSTRAP_ENV):
+        pytest.skip(f"{BOOTSTRAP_ENV} names a broker the run did not start: it neither crashes nor reconfigures it")
+    with Servers(tmp_path_factory.mktemp("faults-kafka")) as servers, engines()["kafka"].deploy(servers) as deployment:
+        yield deployment
+
+
+def test_clients_that_bypass_the_proxy_get_no_cuts_and_the_record_says_why(own_kafka, monkeypatch):
+    if not proxy_available():
+        pytest.skip("Toxiproxy is neither built nor buildable here (no Go)")
+    assert own_kafka.server is not None and own_kafka.server.proxy_address is None  # it advertises itself alone
+    monkeypatch.setattr(own_kafka.server, "advertise", lambda routes: None)  # as a server that cannot advertise a proxy
+    rows = run(Faults({**TINY, "crashes": 0, "cuts": 1, "settle_s": 5.0}), own_kafka)
+    assert value(rows, "cuts") == 0
+    note = next(m.note for m in rows if m.metric == "cuts")
+    assert note.startswith("not measured") and "directly" in note
+
+
+def test_kafka_is_cut_through_the_proxy_its_broker_advertises_and_survives_crashes(own_kafka):
+    if not proxy_available():
+        pytest.skip("Toxiproxy is neither built nor buildable here (no Go)")
+    rows = run(Faults({**TINY, "crashes": 1, "cuts": 2, "budget_s": 150.0}), own_kafka)
+    note = next(m.note for m in rows if m.metric == "cuts")
+    assert value(rows, "cuts") == 2, note
+    assert "advertises the proxy's address" in note
+    assert value(rows, "crashes") == 1  # the broker restarts after SIGKILL with its proxied listener
+    assert value(rows, "appends_acknowledged") > 0
+    for metric in BROKEN:
+        assert value(rows, metric) == 0, metric
+    assert [m.value for m in rows if m.metric == "restart_time"][0] > 0
+
+
 # -- the audit fails a broken store --------------------------------------------------------------------
 
 
@@ -237,7 +273,8 @@ def _running(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize(("engine", "setting", "marker"), [("postgres", "defaults", "toxiproxy"), ("sqlite", "synchronous-full", ".journal")])
+@pytest.mark.parametrize(("engine", "setting", "marker"), [("postgres", "defaults", "toxiproxy"), ("sqlite", "synchronous-full", ".journal"),
+                                                       ("kafka", "defaults", "toxiproxy")])
 def test_an_interrupted_run_leaves_no_server_proxy_process_or_directory(tmp_path, engine, setting, marker):
     if marker == "toxiproxy" and not proxy_available():
         pytest.skip("Toxiproxy is neither built nor buildable here (no Go)")
@@ -245,11 +282,12 @@ def test_an_interrupted_run_leaves_no_server_proxy_process_or_directory(tmp_path
     scratch.chmod(0o755)  # the PostgreSQL server's OS user must reach its directory inside
     script = textwrap.dedent(f"""
         from bench import runner
-        runner.run_workload("faults", {{"crashes": 20, "cuts": 20, "writers": 2, "settings": [{setting!r}]}},
+        runner.run_workload("faults", {{"crashes": 20, "cuts": 20, "writers": 2, "budget_s": 300.0, "settings": [{setting!r}]}},
                             engines={engine!r}, results_dir={str(tmp_path / "results")!r}, progress=False, profile="quick")
     """)
     env = {**os.environ, "TMPDIR": str(scratch)}
     env.pop(DSN_ENV, None)
+    env.pop(BOOTSTRAP_ENV, None)
     child = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     started: dict[int, str] = {}
     try:

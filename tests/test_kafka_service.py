@@ -73,6 +73,8 @@ def test_broker_runs_transactions_and_stops() -> None:
     try:
         assert re.fullmatch(r"Apache Kafka 4\.\d+\.\d+", broker.version)
         assert broker.emulator is False
+        # The first broker on this machine archived its classes; every start since maps them (AppCDS).
+        assert any(arg.startswith("-XX:SharedArchiveFile=") for arg in broker.command())
         _create_produce_consume(broker.bootstrap_servers)
     finally:
         tmp_dir = broker.tmp_dir

@@ -132,3 +132,9 @@ def test_a_killed_parent_leaves_no_server_behind():
         time.sleep(0.1)
     alive = os.path.exists(f"/proc/{child}") and "Z" not in open(f"/proc/{child}/stat").read().split()[2]
     assert not alive, "the moto server outlived its SIGKILLed parent"
+
+
+def test_a_server_cannot_advertise_a_proxy_unless_it_says_so() -> None:
+    """The base ``advertise`` answers None: its clients connect where they were told, so the faults
+    workload checks whether they bypass a proxy and, if they do, reports cuts as not measured."""
+    assert PostgresServer().advertise({"127.0.0.1:5432": "127.0.0.1:9"}) is None

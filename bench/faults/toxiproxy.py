@@ -102,6 +102,14 @@ class Toxiproxy(Server):
         created = self._call("POST", "/proxies", {"name": name, "listen": "127.0.0.1:0", "upstream": upstream, "enabled": True})
         return str(created["listen"])
 
+    def retarget(self, name: str, upstream: str) -> None:
+        """Make proxy ``name`` forward to ``upstream`` from now on; it keeps its own address."""
+        listen = self._call("GET", f"/proxies/{name}")["listen"]
+        self._call("POST", f"/proxies/{name}", {"upstream": upstream})
+        moved = self._call("GET", f"/proxies/{name}")["listen"]
+        if moved != listen:  # the address the server was told to advertise must stay the proxy's
+            raise ServiceUnavailable(f"Toxiproxy moved proxy {name} from {listen} to {moved} when its upstream changed")
+
     def remove(self, name: str) -> None:
         """Delete proxy ``name``, closing its connections. It never raises: a proxy already gone, or a
         server already gone (Ctrl-C reaches it too), is what removing wants, and ``stop`` takes every

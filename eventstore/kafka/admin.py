@@ -20,7 +20,22 @@ SNAPSHOTS_TOPIC_CONFIG = {"cleanup.policy": "compact", "message.timestamp.type":
 class Admin:
     def __init__(self, config: KafkaConfig) -> None:
         self._config = config
-        self._client = AdminClient(config.client())
+        self._handle: AdminClient | None = AdminClient(config.client())
+
+    @property
+    def _client(self) -> AdminClient:
+        """The client, opened again if ``release`` let it go (``drop`` after ``close``)."""
+        if self._handle is None:
+            self._handle = AdminClient(self._config.client())
+        return self._handle
+
+    def release(self) -> None:
+        """Let the client go now (librdkafka's AdminClient has no close: its handle is destroyed with
+        the last reference), so it does not linger, connected to the brokers it learned, until the
+        garbage collector finds the store. Idempotent."""
+        if self._handle is not None:
+            self.serve_log()
+        self._handle = None
 
     def ensure_topics(self) -> None:
         """Create both topics with one partition each (idempotent), then wait until they have a leader."""
@@ -70,7 +85,8 @@ class Admin:
 
     def serve_log(self) -> None:
         """Hand the client's queued log lines to Python logging (librdkafka delivers them only in a poll)."""
-        self._client.poll(0)
+        if self._handle is not None:
+            self._handle.poll(0)
 
 
 def _result(future: Future, failure: str, tolerate: tuple[int, ...] = ()) -> Any:

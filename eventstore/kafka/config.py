@@ -70,6 +70,11 @@ _LOGS = {False: ClientLog(), True: ClientLog(fencing_expected=True)}
 
 #: Seconds any single broker request may take before it fails with ``BrokerError``.
 TIMEOUT_S = 30.0
+#: librdkafka's longest pause between attempts to reconnect to a broker (its default: 10 s). Its
+#: backoff doubles from 100 ms while a broker is down, so after a restart of 10 s a client could wait
+#: seconds more before it tried again; 1 s bounds that, at the cost of one attempt a second to a
+#: broker that is down. It changes nothing about what is written or acknowledged.
+RECONNECT_BACKOFF_MAX_MS = 1000
 _PREFIX = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")  # topic names: 249 chars of [A-Za-z0-9._-]
 _OPTIONS = {"prefix", "mode", "version"}
 
@@ -136,4 +141,5 @@ class KafkaConfig:
         """librdkafka settings for one client: connection and security, its logger, then ``settings``.
         ``writer``: the client is the fenced writer's producer (its fence losses are expected in fenced mode)."""
         logger = _LOGS[writer and self.mode == "fenced"]
-        return {"bootstrap.servers": self.bootstrap, **self.security, "logger": logger, "socket.nagle.disable": True, **(settings or {})}
+        return {"bootstrap.servers": self.bootstrap, **self.security, "logger": logger, "socket.nagle.disable": True,
+                "reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS, **(settings or {})}

@@ -69,12 +69,27 @@ class KafkaEngine(Engine):
         options = f"mode={self.mode}&version={quote(version, safe='')}"
         external = bool(os.environ.get(BOOTSTRAP_ENV))
         settings |= {"process": "external server", "durability": "as configured"} if external else {"process": "local server", "durability": "no fsync per commit (page cache)"}
+        created: list[str] = []
+
+        def make_url(label: str) -> str:
+            created.append(f"kafka://{bootstrap}?prefix={label}&{options}")
+            return created[-1]
+
         with Deployment(
-            self, lambda label: f"kafka://{bootstrap}?prefix={label}&{options}", settings={**settings, "mode": self.mode},
+            self, make_url, settings={**settings, "mode": self.mode},
             server=None if external else self.throwaway(servers),
             no_crash_reason=f"external broker ({BOOTSTRAP_ENV}): the run did not start it, so it does not crash it" if external else None,
         ) as deployment:
-            yield deployment
+            try:
+                yield deployment
+            except KeyboardInterrupt:
+                # Ctrl-C reached the throwaway broker too (it shuts down on SIGINT), and its temp dir
+                # goes with the run: dropping each store would only wait out the broker timeout, 30 s
+                # per request. An external broker keeps its stores, so they are dropped there.
+                if not external:
+                    for url in created:
+                        deployment.release(url)
+                raise
 
 
 FENCED = KafkaEngine("fenced")

@@ -190,7 +190,10 @@ class KafkaStore(EventStore):
     def drop(self) -> None:
         """Delete this prefix's topics and checkpoint groups: every event is gone. The store is closed."""
         self.close()
-        self._admin.destroy()
+        try:
+            self._admin.destroy()
+        finally:
+            self._admin.release()
 
     def close(self) -> None:
         """Release every client; each librdkafka handle is closed exactly once, here, not left to
@@ -200,3 +203,4 @@ class KafkaStore(EventStore):
         self._checkpoints.close()
         self._snapshots.close()
         self._readers.close()
+        self._admin.release()
