@@ -75,7 +75,7 @@ class FaultsParams(Params):
     max_batch: int = param(3, "events per append, uniform from 1 to this")
     streams: int = param(16, "streams the writers append to")
     retry_for_s: float = param(60.0, "how long a writer retries an append without an answer (same event ids) before it gives up")
-    checkpoint_every: int = param(20, "the subscriber saves its checkpoint after this many events (and whenever caught up)")
+    checkpoint_every: int = param(20, "the subscriber saves its checkpoint after this many events (and whenever it goes idle)")
     batch_size: int = param(50, "events the subscriber reads per query")
     poll_interval_s: float = param(0.05, "longest wait between the subscriber's polls when the engine does not push")
     settle_s: float = param(15.0, "after the writers stop: longest wait for acknowledged appends to become readable and for the subscriber to catch up")
