@@ -405,6 +405,10 @@ def _verdict(decision: Decision) -> str:
         return "No engine meets every requirement. " + _why_none(decision) + tail
     first = ranking.iloc[0]
     if len(ranking) == 1:
+        mine = decision.breakdown[decision.breakdown["name"] == first["name"]]
+        if not mine.empty and mine["note"].str.startswith("an emulator").all():
+            return (f"{first['engine']} is the only engine that meets every requirement; its timings come from an emulator and earn no "
+                    f"points (score {first['score']:.0f} of 100): measure the service itself before relying on its speed." + tail)
         return f"{first['engine']} is the only engine that meets every requirement (score {first['score']:.0f} of 100)." + tail
     second = ranking.iloc[1]
     if first["score"] - second["score"] < 1.0:

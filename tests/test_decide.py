@@ -138,3 +138,10 @@ def test_the_crash_requirement_reads_the_faults_summary(res: Results, monkeypatc
     assert _status(decision, "beta", "crash_safe") == decide.FAIL
     assert _status(decision, "delta", "crash_safe") == decide.UNKNOWN  # an emulator's crash says nothing
     assert list(decision.ranking["name"]) == ["alpha"]
+
+
+def test_an_emulator_left_alone_is_named_without_a_speed_verdict(res: Results) -> None:
+    decision = decide.decide(res, decide.Profile(requirements=decide.Requirements(serverless=True)))
+    assert list(decision.ranking["name"]) == ["delta"]
+    assert "earn no points" in decision.verdict and "measure the service itself" in decision.verdict
+    assert "(score 0 of 100)." not in decision.verdict  # a bare zero would read as the worst engine, not an unmeasured speed
