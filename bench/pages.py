@@ -378,7 +378,7 @@ def status_table(status: Any) -> HTML:
         return HTML("<p class='bench-empty'>No engine was run for this workload.</p>")
     frame = status.copy()
     frame["outcome"] = [
-        "measured" if s == "measured" else f"{str(s).replace('_', ' ')}: {r}" for s, r in zip(frame["status"], frame["reason"], strict=True)
+        "measured" if s == "measured" else f"{str(s).replace('_', ' ')}: {short_reason(r)}" for s, r in zip(frame["status"], frame["reason"], strict=True)
     ]
     frame["runs as"] = [
         ", ".join(t for t in (("emulator" if e is True else ""), ("naive design (counter-example)" if m == "naive" else "")) if t) or "product"

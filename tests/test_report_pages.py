@@ -172,3 +172,12 @@ def test_an_engine_never_measured_reads_as_one_reason_not_a_dump(tmp_path: Path)
     assert "docker compose up -d x" in row and "Connection refused" not in row and NOT_REACHABLE.endswith("(111))")  # the cause stays in the records
     assert "nan" not in row and "not stated" in row
     assert pages.short_reason("short (kept)") == "short (kept)" and pages.short_reason(None) == pages.MISSING
+
+
+def test_a_workload_page_says_why_an_engine_was_not_measured_in_a_sentence() -> None:
+    from report_fixtures import NOT_REACHABLE
+
+    status = pd.DataFrame({"engine": ["x"], "status": ["not_measured"], "reason": [NOT_REACHABLE], "product": [None], "engine_version": [None],
+                           "emulator": [None], "mode": [None], "elapsed_s": [0.4]})
+    html = pages.status_table(status).data
+    assert "not measured: ServiceUnavailable: no server reachable" in html and "docker compose up -d x" in html and "Connection refused" not in html
