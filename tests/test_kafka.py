@@ -262,7 +262,9 @@ def test_checkpoints_answer_while_a_fresh_broker_loads_its_group_coordinator(tmp
                 finally:
                     worker.send_signal(signal.SIGKILL)
                     worker.wait(30)
-            assert max(restarts) < 2.0, f"restart to caught up after SIGKILL took {restarts} s"
+            # A member left in a group would hold a restart for the broker's session timeout (45 s by
+            # default); a process start, on two busy cores, takes a few seconds. The bound tells them apart.
+            assert max(restarts) < 10.0, f"restart to caught up after SIGKILL took {restarts} s: waiting for a group member's session?"
             handled = [line.split()[2] for line in log.read_text().splitlines() if line.startswith("E ")]
             assert {str(e.event_id) for e in store.read_all()} == set(handled)  # nothing missed
 
