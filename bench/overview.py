@@ -138,7 +138,7 @@ def _why_missing(results: Results, engine: str, workload: str, point: dict[str, 
     status = engine_status(results)
     status = status[(status["engine"] == engine) & (status["workload"] == workload)]
     if status.empty:
-        return "workload not run"
+        return f"not measured: the {workload} workload was not run"
     if status["status"].iloc[-1] != "measured":
         return f"not measured: {status['reason'].iloc[-1]}"
     where = f"not measured at this point ({_in_words(point)})" if point else "no data"
@@ -192,6 +192,21 @@ def _total(table_fn: Callable[[Results], pd.DataFrame], workload: str) -> Pick:
     return pick
 
 
+def _crash_losses(results: Results, engine: str, metric: Metric) -> Cell:
+    """Acknowledged appends lost over every crash under the engine's durable settings (the faults
+    workload); not measured when no crash could be injected under them, with the reason."""
+    table = summaries.faults_summary(results)
+    rows = table[(table["engine"] == engine) & (table["durable"] == True)] if not table.empty else table  # noqa: E712 (a column of bools)
+    if rows.empty:
+        return Cell(None, reason=_why_missing(results, engine, "faults", {}))
+    if not rows["crashes"].fillna(0).sum():
+        why = next((str(n) for n in rows["not_measured"] if isinstance(n, str) and n), "no crash was injected")
+        return Cell(None, reason=f"not measured: {why}")
+    faults = results.of("faults")
+    runs = ",".join(sorted(set(faults[faults["engine"] == engine]["run_id"])))
+    return Cell(float(rows["lost"].fillna(0).sum()), runs)
+
+
 def _snapshot_speedup(length: int, every: int) -> Pick:
     """Warm load p50 without snapshots over with a snapshot every ``every``, per repetition; the
     median of those ratios with its CI."""
@@ -230,6 +245,9 @@ def sources(points: OperatingPoints | None = None) -> list[Source]:
                _total(summaries.resume_summary, "resume"), key="missed_on_resume"),
         Source("max repeats/restart", "resume", "max_repeats_per_restart", "resume: largest number of events handled again after one restart",
                _total(summaries.resume_summary, "resume"), key="repeats_per_restart"),
+        Source("lost in crashes, durable settings", "faults", "lost",
+               "faults: acknowledged appends missing after every engine crash (SIGKILL and restart) under the engine's durable settings (must be 0)",
+               _crash_losses, key="crash_losses"),
         Source(f"snapshot speed-up @ {p.stream_length:,} events, N = {p.snapshot_every}", "snapshots", "load_time_p50",
                f"snapshots: warm load p50 without snapshots / with a snapshot every {p.snapshot_every}, stream of {p.stream_length:,} events (median of the repetitions' ratios)",
                _snapshot_speedup(p.stream_length, p.snapshot_every), unit="x", better="higher", key="snapshot_speedup"),

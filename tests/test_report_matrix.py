@@ -9,11 +9,13 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from report_fixtures import RUN_ID, specs, write_run
 
 from bench import comparability, decide, overview
 from bench.matrix_html import MISSING_COLOUR, colour, matrix_html, ratios
 from bench.results import load
+from bench.workloads import Faults
 
 
 def _cells(path: Path) -> pd.DataFrame:
@@ -129,3 +131,20 @@ def test_matrix_csv_keeps_numbers_and_reasons_apart(tmp_path: Path) -> None:
     assert missing["value"].isna().all() and missing["reason"].iloc[0].startswith("not measured")
     assert (frame[frame["engine"] == "gamma"]["tags"] == "naive design").all()
     assert set(frame["run_id"].dropna()) == {RUN_ID}
+
+
+def test_the_durability_column_counts_losses_under_durable_settings_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    res = load(write_run(tmp_path))
+    faults = pd.DataFrame({
+        "engine": ["alpha", "alpha", "beta"], "label": ["alpha"] * 2 + ["beta"], "setting": ["defaults", "fast", "defaults"],
+        "durable": [True, False, True], "crashes": [10.0, 10.0, 0.0], "lost": [0.0, 31.0, None],
+        "not_measured": [None, None, "crashes: an emulator keeps its data in memory"],
+    })
+    monkeypatch.setattr(overview.summaries, "faults_summary", lambda results: faults)
+    metric = Faults.metric("lost")
+    assert overview._crash_losses(res, "alpha", metric).value == 0.0  # the 31 lost under a setting traded for speed do not count
+    faults.loc[0, "lost"] = 2.0
+    assert overview._crash_losses(res, "alpha", metric).value == 2.0
+    beta = overview._crash_losses(res, "beta", metric)
+    assert beta.value is None and "emulator keeps its data in memory" in (beta.reason or "")
+    assert "crash_losses" in {s.key for s in overview.sources()}
