@@ -669,18 +669,27 @@ def _operations(values: Iterable[Any]) -> list[str]:
     return [o for o in CALL_ORDER if o in present] + sorted(present - set(CALL_ORDER))
 
 
+def _closed_calls(results: Results) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The closed-loop rows of the calls table in engine order, and the engines' colours."""
+    table = summaries.calls_table(results)
+    closed = table[table["loop"] == "closed"] if not table.empty else table
+    colours = palette(results)
+    return (_in_engine_order(closed, colours) if not closed.empty else closed), colours
+
+
+def _no_closed_calls(results: Results) -> str:
+    notes = _status_notes(results, "calls", [])
+    return "no closed-loop call records in this run" + (": " + "; ".join(notes) if notes else "")
+
+
 def calls_throughput(results: Results) -> Figure:
     """Closed-loop calls per second per call, engines side by side in their colours on one shared
     axis (log when the values span more than 30 times), bootstrap 95 % CIs as bars, client-bound bars
     hatched red, unstable bars pale; a call an engine did not measure says so in its slot."""
     name = "calls-throughput"
-    table = summaries.calls_table(results)
-    closed = table[table["loop"] == "closed"] if not table.empty else table
+    closed, colours = _closed_calls(results)
     if closed.empty:
-        notes = _status_notes(results, "calls", [])
-        return _empty(results, name, "no closed-loop call records in this run" + (": " + "; ".join(notes) if notes else ""))
-    colours = palette(results)
-    closed = _in_engine_order(closed, colours)
+        return _empty(results, name, _no_closed_calls(results))
     operations = _operations(closed["operation"])
     labels = list(dict.fromkeys(closed["label"]))
     width = 0.8 / max(1, len(labels))
@@ -788,13 +797,9 @@ def calls_tradeoff(results: Results) -> Figure:
     """Closed-loop calls per second against p99 latency, as ann-benchmarks draws a trade-off: each
     engine's calls (marker: the call), its Pareto-optimal points joined, dominated points pale."""
     name = "calls-tradeoff"
-    table = summaries.calls_table(results)
-    closed = table[table["loop"] == "closed"] if not table.empty else table
+    closed, colours = _closed_calls(results)
     if closed.empty:
-        notes = _status_notes(results, "calls", [])
-        return _empty(results, name, "no closed-loop call records in this run" + (": " + "; ".join(notes) if notes else ""))
-    colours = palette(results)
-    closed = _in_engine_order(closed, colours)
+        return _empty(results, name, _no_closed_calls(results))
     operations = _operations(closed["operation"])
     markers = {op: _MARKERS[n % len(_MARKERS)] for n, op in enumerate(operations)}
     fig, ax = plt.subplots(figsize=(9.5, 6.2), layout="constrained")
