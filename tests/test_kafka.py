@@ -186,6 +186,51 @@ def test_a_commit_with_an_unknown_outcome_is_settled_by_the_fence(url: str, monk
         assert [e.data["n"] for e in store.read_stream(s)] == [0, 1, 2]
 
 
+def test_a_commit_whose_markers_are_not_yet_written_is_not_written_again(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The broker decides the commit, then crashes before writing its markers: the append fails
+    while waiting to see its batch, and until the transaction is settled the LSO hides the batch
+    (modelled here: the end offset stays where it was until a fence is taken or another commit
+    settles it, as the broker does). The retry must re-take the fence, which settles the
+    transaction, rather than trust an index that cannot see the batch and write it twice."""
+    calls = {"fences": 0, "commits": 0}
+
+    class Counted(Producer):
+        def init_transactions(self, *args: object) -> None:
+            super().init_transactions(*args)
+            calls["fences"] += 1
+
+        def commit_transaction(self, *args: object) -> None:
+            super().commit_transaction(*args)
+            calls["commits"] += 1
+
+    monkeypatch.setattr(writer, "Producer", Counted)
+    with open_store(url) as store:
+        topic = store.config.events_topic
+        store.append(f"Other-{uuid.uuid4()}", [NewEvent("T", {})])
+        before = dict(calls)
+        stale = store._readers.end_offset(topic)
+        real_end, real_wait = store._readers.end_offset, store._readers.wait_visible
+
+        def end_offset(topic: str) -> int:
+            unsettled = calls["fences"] == before["fences"] and calls["commits"] == before["commits"] + 1
+            return stale if unsettled else real_end(topic)
+
+        def wait_visible(topic: str, offset: int) -> None:
+            if calls["commits"] == before["commits"] + 1:
+                raise BrokerError("the broker went away before the commit markers were written")
+            real_wait(topic, offset)
+
+        monkeypatch.setattr(store._readers, "end_offset", end_offset)
+        monkeypatch.setattr(store._readers, "wait_visible", wait_visible)
+        s, batch = f"Order-{uuid.uuid4()}", [NewEvent("T", {"n": i}) for i in range(3)]
+        with pytest.raises(BrokerError):
+            store.append(s, batch, StreamState.NO_STREAM)
+        result = store.append(s, batch, StreamState.NO_STREAM)
+        assert (result.first_version, result.last_version) == (0, 2)
+        assert [e.data["n"] for e in store.read_stream(s)] == [0, 1, 2]
+        assert calls["commits"] == before["commits"] + 1  # the retry found the batch: no second commit
+
+
 def test_readers_stop_at_an_open_transaction_and_never_see_an_aborted_one(url: str, bootstrap: str) -> None:
     """Gap safety and atomicity come from read_committed: nothing past an open transaction is
     visible, so a checkpoint can never pass an event that commits later; aborted records never appear."""

@@ -89,7 +89,15 @@ class KafkaStore(EventStore):
                 except FenceLost:
                     time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # desynchronise instances that fence each other
                     continue
-                self._readers.wait_visible(self.config.events_topic, offsets[-1])
+                try:
+                    self._readers.wait_visible(self.config.events_topic, offsets[-1])
+                except BaseException:
+                    # Committed, but its markers may not be in the log yet (the broker crashed after
+                    # deciding the commit), so the index cannot see the batch: a retry that trusted it
+                    # would write the batch again. Whoever appends next re-takes the fence, which
+                    # settles this transaction before the index is read.
+                    self._writer.release()
+                    raise
                 return AppendResult(stream_id, first, first + len(batch) - 1, offsets[-1])
             raise WriterFenced(stream_id, expected, current, FENCE_ATTEMPTS)
 
