@@ -23,9 +23,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
 def deployment(servers: Servers) -> Iterator[Callable[[str], Deployment]]:
     """``deployment(name)``: the named engine deployed once for the session (its stores dropped at the end)."""
     deployed: dict[str, Deployment] = {}
+    unreachable: dict[str, str] = {}  # an external-only engine is tried once, not once per test
     contexts = []
 
     def get(name: str) -> Deployment:
+        if name in unreachable:
+            pytest.skip(unreachable[name])
         if name not in deployed:
             engine = engines()[name]
             context = engine.deploy(servers)
@@ -33,7 +36,8 @@ def deployment(servers: Servers) -> Iterator[Callable[[str], Deployment]]:
                 deployed[name] = context.__enter__()
             except ServiceUnavailable as exc:
                 if engine.external_only:
-                    pytest.skip(f"{name} not measured: {exc}")
+                    unreachable[name] = f"{name} not measured: {exc}"
+                    pytest.skip(unreachable[name])
                 raise
             contexts.append(context)
         return deployed[name]

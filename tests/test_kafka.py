@@ -352,6 +352,25 @@ def test_an_unreachable_broker_raises_store_unavailable_within_the_timeout() -> 
         assert time.monotonic() - began < 5
 
 
+def test_ctrl_c_stops_an_append_waiting_on_a_broker_that_went_away() -> None:
+    """Taking the fence from a broker that does not answer blocks up to the timeout; Python handles
+    Ctrl-C only between calls into librdkafka, so the wait is made of short calls, and Ctrl-C ends
+    it at once rather than after the whole timeout (30 s)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there
+    fence = writer.Writer(KafkaConfig(f"127.0.0.1:{port}", prefix="nowhere"))
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    began = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fence.take_fence()
+    finally:
+        timer.cancel()
+    assert time.monotonic() - began < writer.TIMEOUT_S / 3
+
+
 def test_fence_takeovers_are_logged_at_debug_and_nothing_reaches_stderr(url: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
     """librdkafka logs a fenced producer at CRITICAL; in fenced mode that is how instances take turns."""
     caplog.set_level(logging.DEBUG, logger="eventstore.kafka")

@@ -63,14 +63,21 @@ class Readers:
     def end_offset(self, topic: str) -> int:
         """The LSO of partition 0: every offset below it is committed or aborted, none is still open."""
         deadline = time.monotonic() + TIMEOUT_S
+        # Each query waits a little longer than the one before, from half a second: a short call
+        # lets Ctrl-C through (Python handles it only between calls), a growing one still reaches
+        # a broker that answers slowly.
+        wait = 0.5
         with self.borrow() as consumer:
             while True:
                 try:
-                    return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=TIMEOUT_S)[1]
+                    left = deadline - time.monotonic()
+                    return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=max(min(wait, left), 0.001))[1]
                 except KafkaException as exc:
-                    transient = exc.args[0].retriable() or exc.args[0].code() in _LEADER_MOVING
+                    error = exc.args[0]
+                    transient = error.retriable() or error.code() in _LEADER_MOVING or error.code() == KafkaError._TIMED_OUT
                     if not transient or time.monotonic() > deadline:
                         raise BrokerError(f"cannot read the end offset of {topic}: {exc}") from exc
+                wait *= 2
                 time.sleep(0.01)
 
     def wait_visible(self, topic: str, offset: int) -> None:

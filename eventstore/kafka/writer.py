@@ -11,6 +11,7 @@ fence, still held. Taking the fence also settles the previous holder's unfinishe
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -21,6 +22,25 @@ from .records import Record, offset_of
 
 #: Longest an open transaction can hold back readers (the LSO) if its writer dies.
 TRANSACTION_TIMEOUT_MS = 10_000
+#: Longest one call into a transactional API blocks: Python handles Ctrl-C only between calls.
+SLICE_S = 0.5
+
+
+def resumed(call: Callable[[float], object], timeout: float = TIMEOUT_S) -> None:
+    """Run ``init_transactions``, ``commit_transaction`` or ``abort_transaction`` for up to
+    ``timeout`` in slices of ``SLICE_S``. librdkafka lets each be called again after it timed out or
+    failed with a retriable error (a coordinator still loading), and the call resumes where it was; a single long call would hold off Ctrl-C until it ended (up
+    to ``TIMEOUT_S`` against a broker that has gone away)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            call(max(min(SLICE_S, left), 0.001))
+            return
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if not (error.retriable() or error.code() == KafkaError._TIMED_OUT) or left <= SLICE_S:
+                raise
 
 
 class FenceLost(Exception):
@@ -43,7 +63,7 @@ class Writer:
             "linger.ms": 0,
         }))
         try:
-            producer.init_transactions(TIMEOUT_S)
+            resumed(producer.init_transactions)
         except KafkaException as exc:
             raise BrokerError(f"cannot take the writer fence {transactional_id!r}: {exc}") from exc
         self._producer = producer
@@ -75,7 +95,7 @@ class Writer:
                     except BufferError:  # the local queue is full: send some, then go on
                         producer.poll(0.1)
             producer.flush(TIMEOUT_S)  # serves the delivery callbacks, which carry the offsets
-            producer.commit_transaction(TIMEOUT_S)
+            resumed(producer.commit_transaction)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             if error.txn_requires_abort() and self._abort():
@@ -90,7 +110,7 @@ class Writer:
     def _abort(self) -> bool:
         assert self._producer is not None, "called by commit(), on its producer"
         try:
-            self._producer.abort_transaction(TIMEOUT_S)
+            resumed(self._producer.abort_transaction)
             return True
         except KafkaException:
             return False
