@@ -278,10 +278,13 @@ def describe_figure(fig: Any) -> str:
 
 def figure_html(fig: Any, alt: str | None = None) -> str:
     """The figure as an embedded PNG with alt text (``alt``, else what ``plots`` attached, else
-    ``describe_figure``)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    ``describe_figure``). A figure ``plots`` saved is embedded as the PNG it wrote, not drawn again."""
+    png = getattr(fig, "bench_png", None)
+    if png is None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+        png = buffer.getvalue()
+    data = base64.b64encode(png).decode("ascii")
     text = alt or getattr(fig, "bench_alt", None) or describe_figure(fig)
     return f"<figure class='bench-figure'><img src='data:image/png;base64,{data}' alt='{html.escape(text, quote=True)}'></figure>"
 
