@@ -28,7 +28,7 @@ check: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: check
-	$(PY) -m pytest -rs
+	$(PY) -m pytest -rs --durations=15
 
 test-fast: check
 	$(PY) -m pytest -rs -m "not slow"
