@@ -5,12 +5,24 @@ engine that cannot start fails its tests, except an external-only engine with no
 configured, whose tests skip with the reason."""
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from eventstore.plugins import Deployment, Servers, ServiceUnavailable, engines
+
+
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt in this process, as in a terminal, for the tests that send it:
+    a suite started as a background job of a script (``make test &``, nohup) inherits SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

@@ -281,6 +281,8 @@ def test_an_interrupted_run_leaves_no_server_proxy_process_or_directory(tmp_path
     scratch = Path(tempfile.mkdtemp(prefix="faults-interrupt-"))
     scratch.chmod(0o755)  # the PostgreSQL server's OS user must reach its directory inside
     script = textwrap.dedent(f"""
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if this suite runs with SIGINT ignored
         from bench import runner
         runner.run_workload("faults", {{"crashes": 20, "cuts": 20, "writers": 2, "budget_s": 300.0, "settings": [{setting!r}]}},
                             engines={engine!r}, results_dir={str(tmp_path / "results")!r}, progress=False, profile="quick")

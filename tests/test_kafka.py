@@ -352,7 +352,7 @@ def test_an_unreachable_broker_raises_store_unavailable_within_the_timeout() -> 
         assert time.monotonic() - began < 5
 
 
-def test_ctrl_c_stops_an_append_waiting_on_a_broker_that_went_away() -> None:
+def test_ctrl_c_stops_an_append_waiting_on_a_broker_that_went_away(ctrl_c_raises: None) -> None:
     """Taking the fence from a broker that does not answer blocks up to the timeout; Python handles
     Ctrl-C only between calls into librdkafka, so the wait is made of short calls, and Ctrl-C ends
     it at once rather than after the whole timeout (30 s)."""

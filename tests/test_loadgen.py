@@ -70,7 +70,7 @@ def test_no_writer_process_is_left_after_close_or_after_a_failed_case(sqlite):
     assert wait_gone(first + second) == []
 
 
-def test_workers_stop_cleanly_on_ctrl_c_in_the_parent():
+def test_workers_stop_cleanly_on_ctrl_c_in_the_parent(ctrl_c_raises):
     workers = Workers(Writer, [("memory://x", open_store, True)] * 2, processes=True, name="writer").start()
     pids = workers.pids()
     from bench.workloads.contention import Commands
