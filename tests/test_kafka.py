@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from bench import engines
 from eventstore import ConcurrencyError, EventStore, InvalidInput, NewEvent, Repository, StoreUnavailable, StreamState, execute, open_store
-from eventstore.kafka import FENCED, NAIVE, BrokerError, KafkaConfig, KafkaStore, writer
+from eventstore.kafka import FENCED, NAIVE, BrokerError, KafkaConfig, KafkaStore, reader, writer
 from eventstore.kafka.capabilities import MAX_EVENT_BYTES
 from eventstore.kafka.checkpoints import Checkpoints
 from eventstore.kafka.config import BOOTSTRAP_ENV, FENCING, ClientLog
@@ -369,6 +369,19 @@ def test_ctrl_c_stops_an_append_waiting_on_a_broker_that_went_away(ctrl_c_raises
     finally:
         timer.cancel()
     assert time.monotonic() - began < writer.TIMEOUT_S / 3
+
+
+def test_a_new_readers_first_query_may_end_before_its_connection_is_up(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query that runs out of time before a new consumer has connected fails with "all brokers
+    down" (on a busy machine half a second can be too short); the longer one after it gets through."""
+    monkeypatch.setattr(reader, "FIRST_QUERY_S", 0.002)
+    with open_store(url) as store:
+        store.append(f"Order-{uuid.uuid4()}", [NewEvent("T", {})])
+        fresh = reader.Readers(store.config)
+        try:
+            assert fresh.end_offset(store.config.events_topic) == store._readers.end_offset(store.config.events_topic) > 0
+        finally:
+            fresh.close()
 
 
 def test_fence_takeovers_are_logged_at_debug_and_nothing_reaches_stderr(url: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:

@@ -22,7 +22,12 @@ from .records import offset_of
 _BATCH = 1000
 #: Errors of a partition between leaders, for example a new topic the broker does not serve yet.
 _LEADER_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
+#: How a query ends that ran out of time before the client's connection was up (a new consumer on a
+#: busy machine, a broker restarting): the next, longer query may get through.
+_NOT_CONNECTED_YET = {KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT}
 _WAIT_S = 0.001
+#: How long the first end-offset query waits; each next one waits twice as long (``end_offset``).
+FIRST_QUERY_S = 0.5
 
 
 class Readers:
@@ -63,10 +68,9 @@ class Readers:
     def end_offset(self, topic: str) -> int:
         """The LSO of partition 0: every offset below it is committed or aborted, none is still open."""
         deadline = time.monotonic() + TIMEOUT_S
-        # Each query waits a little longer than the one before, from half a second: a short call
-        # lets Ctrl-C through (Python handles it only between calls), a growing one still reaches
-        # a broker that answers slowly.
-        wait = 0.5
+        # Each query waits twice as long as the one before: a short call lets Ctrl-C through
+        # (Python handles it only between calls), a growing one still reaches a slow broker.
+        wait = FIRST_QUERY_S
         with self.borrow() as consumer:
             while True:
                 try:
@@ -74,7 +78,7 @@ class Readers:
                     return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=max(min(wait, left), 0.001))[1]
                 except KafkaException as exc:
                     error = exc.args[0]
-                    transient = error.retriable() or error.code() in _LEADER_MOVING or error.code() == KafkaError._TIMED_OUT
+                    transient = error.retriable() or error.code() in _LEADER_MOVING | _NOT_CONNECTED_YET
                     if not transient or time.monotonic() > deadline:
                         raise BrokerError(f"cannot read the end offset of {topic}: {exc}") from exc
                 wait *= 2
