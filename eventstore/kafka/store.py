@@ -95,7 +95,8 @@ class KafkaStore(EventStore):
                     # Committed, but its markers may not be in the log yet (the broker crashed after
                     # deciding the commit), so the index cannot see the batch: a retry that trusted it
                     # would write the batch again. Whoever appends next re-takes the fence, which
-                    # settles this transaction before the index is read.
+                    # settles this transaction before the index is read. (A naive instance takes a
+                    # new transactional id instead, which settles nothing: it promises no idempotency.)
                     self._writer.release()
                     raise
                 return AppendResult(stream_id, first, first + len(batch) - 1, offsets[-1])

@@ -28,9 +28,10 @@ SLICE_S = 0.5
 
 def resumed(call: Callable[[float], object], timeout: float = TIMEOUT_S) -> None:
     """Run ``init_transactions``, ``commit_transaction`` or ``abort_transaction`` for up to
-    ``timeout`` in slices of ``SLICE_S``. librdkafka lets each be called again after it timed out or
-    failed with a retriable error (a coordinator still loading), and the call resumes where it was; a single long call would hold off Ctrl-C until it ended (up
-    to ``TIMEOUT_S`` against a broker that has gone away)."""
+    ``timeout`` in slices of ``SLICE_S``. librdkafka lets each be called again after it timed out
+    or failed with a retriable error (a coordinator still loading), and the call resumes where it
+    was; one long call would hold off Ctrl-C until it ended (up to ``TIMEOUT_S`` against a broker
+    that has gone away)."""
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
