@@ -209,7 +209,7 @@ def decide(results: Results, profile: Profile | None = None, points: OperatingPo
     smoke = results.profile != "decision"
     decision = Decision(profile, pd.DataFrame(checks, columns=["engine", "name", "requirement", "status", "evidence"]), set_aside, ranking,
                         breakdown, "", [], smoke, cells)
-    decision.verdict = _verdict(decision)
+    decision.verdict = _verdict(decision, emulated={str(e) for e in facts[facts["emulator"].eq(True)]["engine"]})
     decision.changes = _changes(decision, grid, facts)
     return decision
 
@@ -396,7 +396,7 @@ def _ranking(breakdown: pd.DataFrame, facts: pd.DataFrame, candidates: list[str]
     return frame
 
 
-def _verdict(decision: Decision) -> str:
+def _verdict(decision: Decision, emulated: set[str]) -> str:
     ranking = decision.ranking
     tail = " This is a smoke-sized run: its numbers prove the pipeline, not a choice." if decision.smoke else ""
     if ranking.empty:
@@ -405,8 +405,7 @@ def _verdict(decision: Decision) -> str:
         return "No engine meets every requirement. " + _why_none(decision) + tail
     first = ranking.iloc[0]
     if len(ranking) == 1:
-        mine = decision.breakdown[decision.breakdown["name"] == first["name"]]
-        if not mine.empty and mine["note"].str.startswith("an emulator").all():
+        if first["name"] in emulated:  # whatever else its cells say (some not measured), its timings earn nothing
             return (f"{first['engine']} is the only engine that meets every requirement; its timings come from an emulator and earn no "
                     f"points (score {first['score']:.0f} of 100): measure the service itself before relying on its speed." + tail)
         return f"{first['engine']} is the only engine that meets every requirement (score {first['score']:.0f} of 100)." + tail
