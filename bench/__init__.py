@@ -1,8 +1,16 @@
-"""The benchmark workbench: workloads that measure event stores and write tidy records, and the
-notebooks' helpers that read those records back (``results``, ``summaries``, ``plots``, ``overview``).
+"""The benchmark workbench, in three layers that only import downwards:
 
-Measurement and analysis are separate: ``runner`` writes records; everything that shows a number
-reads it from the records. Kept import-free so ``python -m bench.resume_worker`` starts fast.
+- ``harness``: records and their schema, the environment, statistics, the load generator, ABBA
+  rounds, engine lookup, the runner, and the contracts a workload implements (parameters, metrics,
+  the workload itself, the matrix columns it may feed).
+- ``workloads``: one folder per workload, holding everything it owns (run, worker processes,
+  tables, figures, matrix columns); the package itself is the registry. ``display`` (tables and
+  figures as a page shows them) sits between the harness and the workloads.
+- ``report``: the notebooks run into a site: pages, front page, matrix, decisions, comparison of
+  two runs, the explorer.
+
+Measurement and analysis are separate: the runner writes records; everything that shows a number
+reads it from the records. The package itself imports nothing, so a worker process starts fast.
 """
 import sys
 

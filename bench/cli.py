@@ -1,4 +1,6 @@
-"""``python -m bench``: a thin command line over ``bench.runner``, ``bench.report`` and ``bench.checks``.
+"""``python -m bench``: a thin command line over ``bench.workloads`` (run, params, check) and
+``bench.report.build``. Each command imports what it needs when it runs, so that listing engines
+or parameters does not pay for pandas and matplotlib.
 
     python -m bench engines [--engines NAMES] [--no-start]
     python -m bench params WORKLOAD      each parameter with its type, default and meaning
@@ -14,11 +16,11 @@ import json
 import sys
 from pathlib import Path
 
-from .workloads.params import ParameterError, Params
+from .harness.params import ParameterError, Params
 
 
 def _engines(args: argparse.Namespace) -> int:
-    from . import engines
+    from .harness import engines
 
     names = engines.resolve(args.engines)
     if args.no_start:
@@ -44,9 +46,9 @@ def _engines(args: argparse.Namespace) -> int:
 
 
 def _params(args: argparse.Namespace) -> int:
-    from .workloads import WORKLOADS, parameters_cell
+    from .workloads import parameters_cell, workload
 
-    print(f"# {WORKLOADS[args.workload].title}: the parameters cell of notebooks/{args.workload}.ipynb (papermill -p NAME VALUE).")
+    print(f"# {workload(args.workload).title}: the parameters cell of notebooks/{args.workload}.ipynb (papermill -p NAME VALUE).")
     print("# With `python -m bench run`: the run options are --run-id, --results-dir, --engines, --no-progress, --profile;")
     print("# every other parameter is --set NAME=VALUE.")
     print(parameters_cell(args.workload))
@@ -57,10 +59,10 @@ def _workload_params(names: list[str], args: argparse.Namespace) -> dict[str, Pa
     """Each workload's parameters from ``--params`` and ``--set``, checked before anything runs. A name
     under ``all:`` or in ``--set`` goes to every workload that declares it; a name no workload
     declares is refused, and so is a value of the wrong type."""
-    from .report import load_params, profile_params
-    from .workloads import WORKLOADS
+    from .report.notebooks import load_params, profile_params
+    from .workloads import workloads
 
-    declared = {name: set(w.params_type.parameters()) for name, w in WORKLOADS.items()}
+    declared = {name: set(w.params_type.parameters()) for name, w in workloads().items()}
     profile = profile_params(args.profile)
     from_file = load_params(args.params) if args.params else {}
     sets = dict(_assignment(item) for item in args.set or [])
@@ -74,7 +76,7 @@ def _workload_params(names: list[str], args: argparse.Namespace) -> dict[str, Pa
         values.update({k: v for k, v in from_file.get("all", {}).items() if k in declared[name]})
         values.update(from_file.get(name, {}))
         values.update({k: v for k, v in sets.items() if k in declared[name]})
-        params[name] = WORKLOADS[name].params_type.from_dict(values)
+        params[name] = workloads()[name].params_type.from_dict(values)
     return params
 
 
@@ -92,11 +94,10 @@ def _refuse_unknown(given: set[str], known: set[str], where: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .records import new_run_id
-    from .runner import run_workload
-    from .workloads import WORKLOADS
+    from .harness.records import new_run_id
+    from .workloads import run_workload, workloads
 
-    names = list(WORKLOADS) if args.workload == "all" else [args.workload]
+    names = list(workloads()) if args.workload == "all" else [args.workload]
     params = _workload_params(names, args)
     run_id = args.run_id or new_run_id()
     for name in names:
@@ -110,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import build_report
+    from .report.build import build_report
 
     notebooks = args.notebooks.split(",") if args.notebooks else None
     try:
@@ -123,8 +124,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .checks import coverage, problems
-    from .results import load
+    from .harness.results import load
+    from .workloads.checks import coverage, problems
 
     results = load(args.results_dir, run_id=args.run_id)
     print(f"{len(results.measurements)} measurement records, {len(results.engines)} engine records: valid")
@@ -136,16 +137,17 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from .environment import ENVIRONMENT_SCHEMA
-    from .records import SCHEMAS
+    from .harness.environment import ENVIRONMENT_SCHEMA
+    from .harness.records import SCHEMAS
 
     print(json.dumps({**SCHEMAS, "environment": ENVIRONMENT_SCHEMA}, indent=2))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .workloads import WORKLOADS
+    from .workloads import workloads
 
+    known = list(workloads())
     parser = argparse.ArgumentParser(prog="python -m bench", description="Event store benchmark workbench")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -155,11 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_engines)
 
     p = sub.add_parser("params", help="list a workload's parameters: type, default and meaning")
-    p.add_argument("workload", choices=list(WORKLOADS))
+    p.add_argument("workload", choices=known)
     p.set_defaults(func=_params)
 
     p = sub.add_parser("run", help="run a workload (or all) against engines and write records")
-    p.add_argument("workload", choices=[*WORKLOADS, "all"])
+    p.add_argument("workload", choices=[*known, "all"])
     p.add_argument("--engines", default="default", help="comma-separated names, 'default' or 'all'")
     p.add_argument("--results-dir", default="results/scratch")
     p.add_argument("--run-id")

@@ -56,7 +56,7 @@ from eventstore.sqlite import SQLiteStore
 from eventstore.sqlite import raw as sqlite_raw
 
 from . import reference_overhead
-from .abba import abba, paired_ratio, timed
+from .harness.abba import abba, paired_ratio, timed
 
 PAYLOAD = reference_overhead.PAYLOAD
 BATCH = 100

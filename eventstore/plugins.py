@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
@@ -38,8 +38,8 @@ from .store import EventStore
 ENTRY_POINT_GROUP = "eventstore.engines"
 
 __all__ = [
-    "DEFAULTS", "ComposeService", "Deployment", "DurabilitySetting", "ENTRY_POINT_GROUP", "Engine", "EnvVar", "RawPath", "RawRow", "Servers",
-    "ServiceUnavailable", "engine_for_url", "engines", "open_store",
+    "DEFAULTS", "ComposeService", "CostModel", "Deployment", "DurabilitySetting", "ENTRY_POINT_GROUP", "Engine", "EnvVar", "RawPath", "RawRow", "Servers",
+    "ServiceUnavailable", "engine_for_url", "engine_modules", "engine_names", "engines", "get_engine", "open_store",
 ]
 
 
@@ -264,6 +264,18 @@ class RawPath(ABC):
         """Release connections and clients (the store's data stays)."""
 
 
+@dataclass(frozen=True)
+class CostModel:
+    """What a million events cost on a billed service, as its engine's model prices them.
+
+    ``rows``: one mapping per operation (the same keys in each; numbers or short words), ``notes``:
+    the assumptions a reader needs (event size, prices and when they were read)."""
+
+    title: str
+    rows: list[dict[str, Any]]
+    notes: list[str]
+
+
 class Engine(ABC):
     """One engine. Subclass it in the engine's package and register an instance as an entry point."""
 
@@ -310,6 +322,12 @@ class Engine(ABC):
         """Start the engine's server through ``servers`` (or reach the configured external one) and
         yield a ``Deployment``; raise ``ServiceUnavailable`` with the reason when that cannot be done."""
 
+    def cost_model(self, event_bytes: int | None) -> CostModel | None:
+        """What a million events of ``event_bytes`` bytes of data (None: the model's own default)
+        cost on the service this engine stands for, for a billed service; None for an engine
+        whose cost is a machine's, not a bill's (the default)."""
+        return None
+
     def conformance_class(self) -> type:
         module, _, name = self.conformance.partition(":")
         return getattr(importlib.import_module(module), name)
@@ -333,15 +351,41 @@ def engines() -> dict[str, Engine]:
     """Every registered engine by name, in listing order."""
     found: dict[str, Engine] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
-        engine = entry.load()
-        if not isinstance(engine, Engine):
-            raise TypeError(f"entry point {entry.name} = {entry.value} is a {type(engine).__name__}, not an eventstore Engine")
-        if engine.name != entry.name:
-            raise ValueError(f"entry point {entry.name} = {entry.value} names an engine called {engine.name!r}")
+        engine = _load(entry)
         if entry.name in found and type(found[entry.name]) is not type(engine):
             raise ValueError(f"two packages register an engine named {entry.name!r}")
         found[entry.name] = engine
     return dict(sorted(found.items(), key=lambda item: (item[1].rank, item[0])))
+
+
+def get_engine(name: str) -> Engine:
+    """The engine registered as ``name``, loading only its own entry point (and so only its own
+    client library: a process that restarts often, such as a crashed writer, starts faster)."""
+    found = [_load(entry) for entry in entry_points(group=ENTRY_POINT_GROUP, name=name)]
+    if not found:
+        raise InvalidInput(f"no engine registered as {name!r}; registered: {', '.join(engine_names())}")
+    if any(type(engine) is not type(found[0]) for engine in found[1:]):
+        raise ValueError(f"two packages register an engine named {name!r}")
+    return found[0]
+
+
+def engine_names() -> list[str]:
+    """Every registered engine's name, without loading any engine."""
+    return sorted({entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def engine_modules() -> list[str]:
+    """The modules the registered engines live in, without loading them (what a fork server preloads)."""
+    return sorted({entry.module for entry in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def _load(entry: EntryPoint) -> Engine:
+    engine = entry.load()
+    if not isinstance(engine, Engine):
+        raise TypeError(f"entry point {entry.name} = {entry.value} is a {type(engine).__name__}, not an eventstore Engine")
+    if engine.name != entry.name:
+        raise ValueError(f"entry point {entry.name} = {entry.value} names an engine called {engine.name!r}")
+    return engine
 
 
 def engine_for_url(url: str) -> Engine:

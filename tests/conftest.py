@@ -71,8 +71,8 @@ def pg_dsn(servers: Servers) -> str:
 def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, bool]:
     """(results root, run dir, every notebook succeeded) of one quick-profile report on every default
     engine, built once for the tests that read it (the notebooks' and the browser's)."""
-    from bench import report
+    from bench.report import build
 
     root = tmp_path_factory.mktemp("results")
-    run_dir, ok = report.build_report(root, profile="quick", progress=False)
+    run_dir, ok = build.build_report(root, profile="quick", progress=False)
     return root, run_dir, ok

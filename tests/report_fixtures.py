@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.records import SCHEMA_VERSION, RecordWriter, now_iso
+from bench.harness.records import SCHEMA_VERSION, RecordWriter, now_iso
 
 RUN_ID = "20260101T000000Z-abcd"
 WORKLOADS = ("contention", "snapshots", "resume", "calls")
@@ -128,7 +128,7 @@ def write_run(path: Path, engines: dict[str, Spec] | None = None, *, profile: st
 def write_report_run(root: Path, *, run_id: str = RUN_ID, profile: str = "quick", **options: Any) -> Path:
     """A run directory under ``root/runs/`` with records, ``run.json`` and ``environment.json``, as a
     report leaves it (without pages): what the index pages are built from."""
-    from bench import environment
+    from bench.harness import environment
 
     run_dir = root / "runs" / run_id
     write_run(run_dir, profile=profile, run_id=run_id, **options)

@@ -20,10 +20,10 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from bench.faults import toxiproxy
-from bench.faults.audit import Fault, StoredEvent, audit, read_journals
-from bench.faults.injection import addresses, rerouted
-from bench.workloads import Faults
+from bench.workloads.faults import toxiproxy
+from bench.workloads.faults.audit import Fault, StoredEvent, audit, read_journals
+from bench.workloads.faults.injection import addresses, rerouted
+from bench.workloads.faults.workload import Faults
 from eventstore import AppendResult, EventStore, NewEvent, StoreUnavailable, StreamState
 from eventstore.kafka.config import BOOTSTRAP_ENV
 from eventstore.plugins import Deployment, Servers, engines
@@ -283,8 +283,8 @@ def test_an_interrupted_run_leaves_no_server_proxy_process_or_directory(tmp_path
     script = textwrap.dedent(f"""
         import signal
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if this suite runs with SIGINT ignored
-        from bench import runner
-        runner.run_workload("faults", {{"crashes": 20, "cuts": 20, "writers": 2, "budget_s": 300.0, "settings": [{setting!r}]}},
+        from bench.workloads import run_workload
+        run_workload("faults", {{"crashes": 20, "cuts": 20, "writers": 2, "budget_s": 300.0, "settings": [{setting!r}]}},
                             engines={engine!r}, results_dir={str(tmp_path / "results")!r}, progress=False, profile="quick")
     """)
     env = {**os.environ, "TMPDIR": str(scratch)}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench import overview
-from bench.records import SCHEMA_VERSION, RecordWriter, now_iso
-from bench.results import load
+from bench.harness.columns import OperatingPoints
+from bench.harness.records import SCHEMA_VERSION, RecordWriter, now_iso
+from bench.harness.results import load
+from bench.report import matrix
 
 
 def _write(path: Path, engine: str, rows: list[tuple[str, float | None, dict[str, Any], int | None, str | None]]) -> None:
@@ -33,13 +34,13 @@ def test_the_snapshot_column_is_read_at_its_point_or_says_why_not(tmp_path: Path
     _write(tmp_path, "slow", _loads(1000, 5000.0, 300.0) + [
         ("skipped", 1.0, {"length": 10_000}, 0, "skipped: length 10000 would take about 400 s, more than the 20 s left"),
     ])
-    cells = overview.matrix_cells(load(tmp_path), overview.OperatingPoints(stream_length=10_000, snapshot_every=100))
+    cells = matrix.matrix_cells(load(tmp_path), OperatingPoints(stream_length=10_000, snapshot_every=100))
     snapshot = cells[cells["column"].str.startswith("snapshot speed-up @ 10,000 events, N = 100")].set_index("engine")
     assert snapshot.loc["fast", "value"] == 300.0 and snapshot.loc["fast", "n"] == 3
     assert snapshot.loc["fast", "ci_low"] <= 300.0 <= snapshot.loc["fast", "ci_high"]
     assert snapshot.loc["slow", "value"] is None or snapshot.loc["slow", "value"] != snapshot.loc["slow", "value"]  # missing, not 16.7x from 1,000
     assert snapshot.loc["slow", "reason"].startswith("not measured at this point (length 10000, snapshot every 100): skipped: length 10000 would take")
-    matrix, _ = overview.comparison_matrix(load(tmp_path), overview.OperatingPoints())
-    header = next(c for c in matrix.columns if c.startswith("snapshot speed-up"))
+    wide, _ = matrix.comparison_matrix(load(tmp_path), OperatingPoints())
+    header = next(c for c in wide.columns if c.startswith("snapshot speed-up"))
     assert header.endswith("higher is better")
-    assert matrix.set_index("engine").loc["slow", header].startswith("not measured at this point")
+    assert wide.set_index("engine").loc["slow", header].startswith("not measured at this point")

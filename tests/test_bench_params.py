@@ -7,8 +7,15 @@ import dataclasses
 
 import pytest
 
-from bench import checks, cli, overview, report
-from bench.workloads import EVERY_ENGINE, WORKLOADS, Calls, Contention, ParameterError, Resume, parameters_cell
+from bench import cli
+from bench.harness.columns import Cell, OperatingPoints, Source
+from bench.harness.metrics import EVERY_ENGINE
+from bench.harness.params import ParameterError
+from bench.report import notebooks
+from bench.workloads import matrix_columns, parameters_cell, rules, workloads
+from bench.workloads.calls.workload import Calls
+from bench.workloads.contention.workload import Contention
+from bench.workloads.resume.workload import Resume
 from eventstore import Capabilities
 
 
@@ -85,11 +92,11 @@ def test_cli_refuses_unknown_names_in_a_parameters_file(tmp_path, capsys):
 
 def test_report_parameters_are_checked_before_any_notebook_runs():
     base = {"run_id": "x", "results_dir": "/tmp/x"}
-    assert report.notebook_parameters("contention", {"contention": {"writers": "[1, 8]"}}, base)["writers"] == "[1, 8]"
+    assert notebooks.notebook_parameters("contention", {"contention": {"writers": "[1, 8]"}}, base)["writers"] == "[1, 8]"
     with pytest.raises(ParameterError, match="repetitons"):
-        report.notebook_parameters("contention", {"all": {"repetitons": 1}}, base)
+        notebooks.notebook_parameters("contention", {"all": {"repetitons": 1}}, base)
     with pytest.raises(ParameterError, match="'writers' expects a list of int"):
-        report.notebook_parameters("contention", {"contention": {"writers": [1.5]}}, base)
+        notebooks.notebook_parameters("contention", {"contention": {"writers": [1.5]}}, base)
 
 
 def test_cli_params_prints_the_notebook_parameters_cell(capsys):
@@ -100,26 +107,26 @@ def test_cli_params_prints_the_notebook_parameters_cell(capsys):
 
 
 def test_correctness_rules_are_the_declared_rule_metrics():
-    rules = {(workload, metric.name): metric.rule for workload, metric in checks.RULES}
-    assert rules[("contention", "lost_updates")] == "optimistic_concurrency"
-    assert rules[("resume", "missed_events")] == "gap_safe_global_order"
-    assert rules[("snapshots", "wrong_state")] == EVERY_ENGINE
-    assert ("contention", "throughput") not in rules
+    declared = {(workload, metric.name): metric.rule for workload, metric in rules()}
+    assert declared[("contention", "lost_updates")] == "optimistic_concurrency"
+    assert declared[("resume", "missed_events")] == "gap_safe_global_order"
+    assert declared[("snapshots", "wrong_state")] == EVERY_ENGINE
+    assert ("contention", "throughput") not in declared
     capabilities = {f.name for f in dataclasses.fields(Capabilities)}
-    assert all(rule == EVERY_ENGINE or rule in capabilities for rule in rules.values())  # a typo would never apply
+    assert all(rule == EVERY_ENGINE or rule in capabilities for rule in declared.values())  # a typo would never apply
 
 
 def test_matrix_columns_take_unit_and_direction_from_declared_metrics():
-    columns = {s.label: s for s in overview.sources(overview.OperatingPoints(writers=4, stream_length=10_000, snapshot_every=100))}
+    columns = {s.label: s for s in matrix_columns(OperatingPoints(writers=4, stream_length=10_000, snapshot_every=100))}
     uniform = columns["commands @ 4 writers, uniform"]
     assert uniform.column == "commands @ 4 writers, uniform (commands/s)" and uniform.direction == "higher"
     assert columns["append p50, closed loop"].column == "append p50, closed loop (ms)" and columns["append p50, closed loop"].direction == "lower"
     assert columns["snapshot speed-up @ 10,000 events, N = 100"].direction == "higher"
     with pytest.raises(ValueError, match="did not declare metric 'throughputs'"):
-        overview.Source("x", "contention", "throughputs", "", lambda *_: overview.Cell(None))
+        Source("x", Contention, "throughputs", "", lambda *_: Cell(None))
 
 
 def test_page_titles_come_from_the_workloads():
-    assert report.NOTEBOOKS[:-1] == tuple(WORKLOADS) and report.NOTEBOOKS[-1] == "overview"
-    assert [report.title(n) for n in WORKLOADS] == [w.title for w in WORKLOADS.values()]
-    assert report.title("overview").startswith("Overview")
+    assert notebooks.NOTEBOOKS[:-1] == tuple(workloads()) and notebooks.NOTEBOOKS[-1] == "overview"
+    assert [notebooks.title(n) for n in workloads()] == [w.title for w in workloads().values()]
+    assert notebooks.title("overview").startswith("Overview")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.records import SCHEMA_VERSION, RecordError, RecordWriter, now_iso, read_records, validate
+from bench.harness.records import SCHEMA_VERSION, RecordError, RecordWriter, now_iso, read_records, validate
 
 
 def measurement(**changes: object) -> dict:

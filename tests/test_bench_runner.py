@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import engines
-from bench.records import read_records
-from bench.runner import run_workload
-from bench.workloads import WORKLOADS, ConvergingParams, Measurement, Metric, ParameterError, Workload
+from bench.harness import engines
+from bench.harness.metrics import Metric
+from bench.harness.params import ConvergingParams, ParameterError
+from bench.harness.records import read_records
+from bench.harness.workload import Measurement, Workload
+from bench.workloads import run_workload, workloads
 from eventstore import open_store
 from eventstore.plugins import Deployment, Engine
 
@@ -101,7 +103,7 @@ class _Interrupted(Workload):
 
 
 def test_ctrl_c_stops_cleanly_and_keeps_finished_records(tmp_path, monkeypatch):
-    monkeypatch.setitem(WORKLOADS, "interrupted", _Interrupted)
+    monkeypatch.setitem(workloads(), "interrupted", _Interrupted)
     summary = run_workload("interrupted", {}, engines="memory,sqlite", results_dir=tmp_path, progress=False)
     assert summary.interrupted
     records = read_records(tmp_path)
@@ -118,7 +120,7 @@ def test_a_failing_case_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
                 raise ValueError("boom")
             yield Measurement("value", 2.0, {}, 1)
 
-    monkeypatch.setitem(WORKLOADS, "flaky", Flaky)
+    monkeypatch.setitem(workloads(), "flaky", Flaky)
     summary = run_workload("flaky", {}, engines="memory", results_dir=tmp_path, progress=False)
     records = [r for r in read_records(tmp_path) if r["kind"] == "measurement"]
     assert [r["metric"] for r in records] == ["error", "value"]
@@ -133,7 +135,7 @@ def test_a_measurement_of_an_undeclared_metric_is_refused(tmp_path, monkeypatch)
             yield Measurement("value", 1.0, {}, case["repetition"])
             yield Measurement("valeu", 2.0, {}, case["repetition"])
 
-    monkeypatch.setitem(WORKLOADS, "undeclared", Undeclared)
+    monkeypatch.setitem(workloads(), "undeclared", Undeclared)
     summary = run_workload("undeclared", {}, engines="memory", results_dir=tmp_path, progress=False)
     records = [r for r in read_records(tmp_path) if r["kind"] == "measurement"]
     assert [r["metric"] for r in records] == ["value", "error", "value", "error"]
@@ -167,7 +169,7 @@ class _Noisy(Workload[ConvergingParams]):
 
 
 def test_points_repeat_until_their_ci_is_known_or_the_cap(tmp_path, monkeypatch):
-    monkeypatch.setitem(WORKLOADS, "noisy", _Noisy)
+    monkeypatch.setitem(workloads(), "noisy", _Noisy)
     run_workload("noisy", {"repetitions": 2, "max_repetitions": 5}, engines="memory", results_dir=tmp_path, progress=False)
     records = [r for r in read_records(tmp_path) if r["kind"] == "measurement"]
     runs = {p: sorted(r["repetition"] for r in records if r["metric"] == "throughput" and r["params"]["point"] == p) for p in ("steady", "noisy")}
@@ -179,7 +181,7 @@ def test_points_repeat_until_their_ci_is_known_or_the_cap(tmp_path, monkeypatch)
 
 
 def test_a_point_measured_once_has_no_ci_rather_than_a_zero_one(tmp_path, monkeypatch):
-    monkeypatch.setitem(WORKLOADS, "noisy", _Noisy)
+    monkeypatch.setitem(workloads(), "noisy", _Noisy)
     run_workload("noisy", {"repetitions": 1, "max_repetitions": 1}, engines="memory", results_dir=tmp_path, progress=False)
     verdicts = [r for r in read_records(tmp_path) if r["kind"] == "measurement" and r["metric"] == "ci95_relative"]
     assert len(verdicts) == 2

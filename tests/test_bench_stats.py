@@ -7,7 +7,7 @@ import statistics
 import pandas as pd
 import pytest
 
-from bench import results, stats
+from bench.harness import results, stats
 
 
 def histogram_of(values):

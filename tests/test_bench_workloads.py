@@ -7,9 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench import engines
-from bench.workloads import Calls, Contention, Resume, Snapshots
-from bench.workloads.resume import ConsumerLog
+from bench.harness import engines
+from bench.workloads.calls.workload import Calls
+from bench.workloads.contention.workload import Contention
+from bench.workloads.resume.workload import ConsumerLog, Resume
+from bench.workloads.snapshots.workload import Snapshots
 from eventstore import StreamState
 from eventstore.memory import MemoryStore
 
@@ -172,7 +174,7 @@ def test_resume_misses_nothing_and_bounds_repeats_on_sqlite(sqlite):
 
 
 def test_resume_is_not_measured_where_a_second_process_cannot_reach_the_store(tmp_path):
-    from bench.runner import run_workload
+    from bench.workloads import run_workload
 
     summary = run_workload("resume", {"repetitions": 1}, engines="memory", results_dir=tmp_path, progress=False)
     assert summary.outcomes[0].status == "not_measured"

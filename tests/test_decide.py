@@ -11,8 +11,8 @@ import pytest
 import yaml
 from report_fixtures import specs, write_run
 
-from bench import decide, report
-from bench.results import Results, load
+from bench.harness.results import Results, load
+from bench.report import decide, notebooks, profiles
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_without_requirements_every_product_competes_and_naive_designs_never(res
 
 
 def test_a_requirement_sets_aside_the_engines_that_fail_it_with_the_reason(res: Results) -> None:
-    decision = decide.decide(res, decide.Profile(requirements=decide.Requirements(shared=True)))
+    decision = decide.decide(res, profiles.Profile(requirements=profiles.Requirements(shared=True)))
     assert "beta" not in set(decision.ranking["name"])  # in-process: cannot be shared by several hosts
     assert _status(decision, "beta", "shared") == decide.FAIL
     assert "in-process" in " ".join(decision.set_aside.set_index("name").loc["beta", "reasons"])
@@ -44,7 +44,7 @@ def test_a_requirement_sets_aside_the_engines_that_fail_it_with_the_reason(res: 
 
 
 def test_gap_safety_needs_the_declaration_and_a_measured_zero(res: Results) -> None:
-    decision = decide.decide(res, decide.Profile(requirements=decide.Requirements(gap_safe=True)))
+    decision = decide.decide(res, profiles.Profile(requirements=profiles.Requirements(gap_safe=True)))
     assert _status(decision, "alpha", "gap_safe") == decide.PASS
     assert _status(decision, "delta", "gap_safe") == decide.FAIL  # does not declare it
     assert set(decision.ranking["name"]) == {"alpha", "beta"}
@@ -52,14 +52,14 @@ def test_gap_safety_needs_the_declaration_and_a_measured_zero(res: Results) -> N
 
 def test_a_missing_measurement_never_counts_as_a_pass(tmp_path: Path) -> None:
     res = load(write_run(tmp_path, skip={"alpha": {"contention"}}))
-    decision = decide.decide(res, decide.Profile(requirements=decide.Requirements(concurrency=True)))
+    decision = decide.decide(res, profiles.Profile(requirements=profiles.Requirements(concurrency=True)))
     assert _status(decision, "alpha", "concurrency") == decide.UNKNOWN
     assert "alpha" not in set(decision.ranking["name"])
     assert any("alpha" in line and "measuring" in line for line in decision.changes)  # what would admit it
 
 
 def test_emulators_never_meet_a_latency_requirement(res: Results) -> None:
-    profile = decide.Profile(requirements=decide.Requirements(max_append_p99_ms=2.0))
+    profile = profiles.Profile(requirements=profiles.Requirements(max_append_p99_ms=2.0))
     decision = decide.decide(res, profile)
     assert _status(decision, "delta", "append_p99") == decide.UNKNOWN  # 0.1 ms on the emulator: says nothing
     assert _status(decision, "beta", "append_p99") == decide.PASS  # 0.9 ms
@@ -68,20 +68,20 @@ def test_emulators_never_meet_a_latency_requirement(res: Results) -> None:
 
 
 def test_a_latency_requirement_at_a_rate_the_run_did_not_measure_is_not_measured(res: Results) -> None:
-    decision = decide.decide(res, decide.Profile(requirements=decide.Requirements(max_append_p99_ms=50.0, at_events_per_s=500.0)))
+    decision = decide.decide(res, profiles.Profile(requirements=profiles.Requirements(max_append_p99_ms=50.0, at_events_per_s=500.0)))
     assert (decision.checks["status"] == decide.UNKNOWN).all()
     assert decision.ranking.empty and decision.verdict.startswith("No engine meets every requirement")
 
 
 def test_crash_safety_is_not_measured_without_the_crash_test(res: Results) -> None:
-    decision = decide.decide(res, decide.Profile(requirements=decide.Requirements(crash_safe=True)))
+    decision = decide.decide(res, profiles.Profile(requirements=profiles.Requirements(crash_safe=True)))
     assert (decision.checks["status"] != decide.PASS).all()
     assert decision.ranking.empty
 
 
 def test_weights_reorder_the_candidates_and_the_answer_says_what_would_change_it(res: Results) -> None:
-    throughput = decide.decide(res, decide.Profile(shape="contended"))
-    latency = decide.decide(res, decide.Profile(weights=(("commands_uniform", 0.0), ("hot_stream", 0.0), ("append_p50", 5.0), ("read_stream_p50", 5.0))))
+    throughput = decide.decide(res, profiles.Profile(shape="contended"))
+    latency = decide.decide(res, profiles.Profile(weights=(("commands_uniform", 0.0), ("hot_stream", 0.0), ("append_p50", 5.0), ("read_stream_p50", 5.0))))
     assert throughput.winner == "alpha" and latency.winner == "beta"
     assert any("would rank first if" in line for line in throughput.changes)
     assert throughput.verdict.startswith("alpha ranks first")
@@ -92,48 +92,46 @@ def test_the_ranking_never_counts_a_naive_design_even_when_it_meets_the_requirem
     engines["gamma"].lost_updates = 0.0
     engines["gamma"].missed = 0.0
     res = load(write_run(tmp_path, engines))
-    decision = decide.decide(res, decide.Profile(requirements=decide.Requirements(concurrency=True)))
+    decision = decide.decide(res, profiles.Profile(requirements=profiles.Requirements(concurrency=True)))
     assert _status(decision, "gamma", "concurrency") == decide.PASS
     assert "gamma" not in set(decision.ranking["name"])
 
 
 def test_presets_are_overview_parameter_files(tmp_path: Path) -> None:
-    declared = set(papermill.inspect_notebook(str(report.NOTEBOOK_DIR / "overview.ipynb")))
-    files = sorted(decide.PRESET_DIR.glob("*.yaml"))
+    declared = set(papermill.inspect_notebook(str(notebooks.NOTEBOOK_DIR / "overview.ipynb")))
+    files = sorted(profiles.PRESET_DIR.glob("*.yaml"))
     assert len(files) >= 4
     for path in files:
         values = yaml.safe_load(path.read_text())
         assert set(values) <= declared, path  # papermill -f accepts it
-        assert set(values) <= set(decide.PROFILE_PARAMETERS)
-    titles = {p.title for p in decide.presets()}
+        assert set(values) <= set(profiles.PROFILE_PARAMETERS)
+    titles = {p.title for p in profiles.presets()}
     assert {"Already on PostgreSQL", "Serverless on AWS", "High-throughput ingestion", "Audit-heavy domain"} <= titles
 
 
 def test_the_default_profile_is_the_overview_notebooks_parameters() -> None:
-    declared = papermill.inspect_notebook(str(report.NOTEBOOK_DIR / "overview.ipynb"))
-    assert set(decide.PROFILE_PARAMETERS) <= set(declared)
+    declared = papermill.inspect_notebook(str(notebooks.NOTEBOOK_DIR / "overview.ipynb"))
+    assert set(profiles.PROFILE_PARAMETERS) <= set(declared)
     import ast
 
-    defaults = {name: ast.literal_eval(spec["default"]) for name, spec in declared.items() if name in decide.PROFILE_PARAMETERS}
-    assert decide.Profile.from_parameters(defaults) == decide.Profile()
+    defaults = {name: ast.literal_eval(spec["default"]) for name, spec in declared.items() if name in profiles.PROFILE_PARAMETERS}
+    assert profiles.Profile.from_parameters(defaults) == profiles.Profile()
 
 
 def test_a_profile_refuses_an_unknown_column_or_shape() -> None:
     with pytest.raises(ValueError, match="no matrix column"):
-        decide.Profile(weights=(("speed", 1.0),))
+        profiles.Profile(weights=(("speed", 1.0),))
     with pytest.raises(ValueError, match="shape"):
-        decide.Profile(shape="fast")
+        profiles.Profile(shape="fast")
 
 
 def test_the_crash_requirement_reads_the_faults_summary(res: Results, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench import summaries
-
     table = pd.DataFrame([
         {"engine": "alpha", "setting": "default", "durable": True, "crashes": 5, "lost": 0, "not_measured": None},
         {"engine": "beta", "setting": "synchronous=FULL", "durable": True, "crashes": 5, "lost": 2, "not_measured": None},
     ])
-    monkeypatch.setattr(summaries, "faults_summary", lambda results: table)
-    decision = decide.decide(res, decide.Profile(requirements=decide.Requirements(crash_safe=True)))
+    monkeypatch.setattr(decide, "faults_summary", lambda results: table)
+    decision = decide.decide(res, profiles.Profile(requirements=profiles.Requirements(crash_safe=True)))
     assert _status(decision, "alpha", "crash_safe") == decide.PASS
     assert _status(decision, "beta", "crash_safe") == decide.FAIL
     assert _status(decision, "delta", "crash_safe") == decide.UNKNOWN  # an emulator's crash says nothing
@@ -141,7 +139,7 @@ def test_the_crash_requirement_reads_the_faults_summary(res: Results, monkeypatc
 
 
 def test_an_emulator_left_alone_is_named_without_a_speed_verdict(res: Results) -> None:
-    decision = decide.decide(res, decide.Profile(requirements=decide.Requirements(serverless=True)))
+    decision = decide.decide(res, profiles.Profile(requirements=profiles.Requirements(serverless=True)))
     assert list(decision.ranking["name"]) == ["delta"]
     assert "earn no points" in decision.verdict and "measure the service itself" in decision.verdict
     assert "(score 0 of 100)." not in decision.verdict  # a bare zero would read as the worst engine, not an unmeasured speed

@@ -424,7 +424,7 @@ def test_an_append_of_n_events_writes_2n_plus_2_items(store: DynamoDBStore) -> N
 
 
 def test_capacity_unit_rules() -> None:
-    from bench.dynamodb_cost import read_units, write_units
+    from eventstore.dynamodb.cost import read_units, write_units
 
     assert [write_units(b) for b in (0, 1, 1024, 1025, 400_000)] == [1, 1, 1, 2, 391]
     assert write_units(1025, transactional=True) == 4
@@ -440,7 +440,7 @@ def test_item_sizes_follow_dynamodb_accounting() -> None:
 
 
 def test_append_cost_prices_the_stores_items() -> None:
-    from bench.dynamodb_cost import Cost, Workload, append_cost, append_items, bare_put_cost, per_million_events
+    from eventstore.dynamodb.cost import Cost, Workload, append_cost, append_items, bare_put_cost, per_million_events
 
     small = Workload()
     assert len(append_items(small)) == layout.actions_per_append(1)
@@ -456,7 +456,7 @@ def test_append_cost_prices_the_stores_items() -> None:
 
 
 def test_read_and_storage_costs() -> None:
-    from bench.dynamodb_cost import Workload, item_sizes, monthly_dollars, read_all_cost, read_stream_cost, stored_bytes_per_event
+    from eventstore.dynamodb.cost import Workload, item_sizes, monthly_dollars, read_all_cost, read_stream_cost, stored_bytes_per_event
 
     w = Workload(data_bytes=3990)  # an event item just over 4 KB: 2 units when read alone
     event = item_sizes(w)["event"]

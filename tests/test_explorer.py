@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from report_fixtures import write_run
 
-from bench import decide, explorer
-from bench.results import Results, load
+from bench.harness.results import Results, load
+from bench.report import explorer, profiles
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def test_the_controls_offer_what_the_records_hold(res: Results) -> None:
     assert list(found["engines"]) == ["alpha", "beta", "gamma", "delta"] and found["engines"]["delta"] == "delta [emulator]"
     assert found["points"]["writers"] == [4, 16] and found["points"]["hot_skew"] == [3.0]
     assert found["points"]["stream_length"] == [1000, 10_000] and found["points"]["snapshot_every"] == [100]
-    assert "append_p50" in found["columns"] and set(found["shapes"]) == set(decide.SHAPES)
+    assert "append_p50" in found["columns"] and set(found["shapes"]) == set(profiles.SHAPES)
 
 
 def test_ticking_a_requirement_excludes_the_engines_that_fail_it(res: Results) -> None:
@@ -58,7 +58,7 @@ def test_picking_engines_and_points_narrows_the_matrix(res: Results) -> None:
 
 
 def test_a_preset_is_a_starting_point(res: Results) -> None:
-    audit = next(p for p in decide.presets() if p.key == "audit-heavy")
+    audit = next(p for p in profiles.presets() if p.key == "audit-heavy")
     choice = explorer.choice_from_values({"require_crash_safe": False}, audit)
     assert choice.profile.requirements.gap_safe and not choice.profile.requirements.crash_safe
     assert choice.profile.shape == "long_aggregates" and choice.profile.title == audit.title
@@ -68,7 +68,7 @@ def test_figures_follow_the_choice_without_touching_the_runs_files(res: Results)
     before = set((res.results_dir / "figures").glob("*")) if (res.results_dir / "figures").exists() else set()
     view = explorer.evaluate(res, explorer.choice_from_values({"engines": ["alpha"]}))
     drawn = dict(view.figures)
-    assert "snapshot_loads" in drawn and "<img" in drawn["snapshot_loads"] and "alt='" in drawn["snapshot_loads"]
+    assert "snapshots-load-time" in drawn and "<img" in drawn["snapshots-load-time"] and "alt='" in drawn["snapshots-load-time"]
     after = set((res.results_dir / "figures").glob("*")) if (res.results_dir / "figures").exists() else set()
     assert after == before
 
@@ -78,7 +78,7 @@ def test_the_widgets_build_and_redraw(res: Results) -> None:
     box = explorer.widgets(res, presets=[], figures=False)
     tabs, out = box.children
     requirements = tabs.children[0].children
-    shared = next(c for c in requirements if getattr(c, "description", "") == decide.REQUIREMENTS["shared"][0])
+    shared = next(c for c in requirements if getattr(c, "description", "") == profiles.REQUIREMENTS["shared"][0])
     shared.value = True  # redraws: the output now holds the decision with the requirement
     assert out.outputs and "shared by several hosts" in out.outputs[-1]["data"]["text/html"]
 

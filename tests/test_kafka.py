@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench import engines
+from bench.harness import engines
 from eventstore import ConcurrencyError, EventStore, InvalidInput, NewEvent, Repository, StoreUnavailable, StreamState, execute, open_store
 from eventstore.kafka import FENCED, NAIVE, BrokerError, KafkaConfig, KafkaStore, reader, writer
 from eventstore.kafka.capabilities import MAX_EVENT_BYTES
@@ -315,10 +315,10 @@ def test_checkpoints_answer_while_a_fresh_broker_loads_its_group_coordinator(tmp
 
 
 def _resume_worker(url: str, log: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
-    """The resume workload's consumer process (``bench.resume_worker``), as the harness runs it."""
+    """The resume workload's consumer process (``bench.workloads.resume.consumer``), as the harness runs it."""
     with open(log.with_suffix(".err"), "ab") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "bench.resume_worker", url, "resume", str(log), "--checkpoint-every", "5"],
+            [sys.executable, "-m", "bench.workloads.resume.consumer", url, "resume", str(log), "--checkpoint-every", "5"],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
         )
 

@@ -1,4 +1,4 @@
-"""The load generator (``bench.loadgen``): writers, clients and subscribers are processes that leave
+"""The load generator (``bench.harness.loadgen``): writers, clients and subscribers are processes that leave
 nothing behind; every point records the harness's own ceiling; a zero says why."""
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ import time
 
 import pytest
 
-from bench import engines, results, summaries
-from bench.loadgen import WindowRule, WorkerError, Workers
-from bench.runner import run_workload
-from bench.workloads import Calls, Contention
-from bench.workloads.contention import Writer
+from bench.harness import engines, results
+from bench.harness.loadgen import WindowRule, WorkerError, Workers
+from bench.workloads import run_workload
+from bench.workloads.calls import tables as calls_tables
+from bench.workloads.calls.workload import Calls
+from bench.workloads.contention import tables as contention_tables
+from bench.workloads.contention.workload import Contention
+from bench.workloads.contention.writer import Writer
 from eventstore import ConcurrencyError, open_store
 from eventstore.memory import MemoryStore
 
@@ -73,7 +76,7 @@ def test_no_writer_process_is_left_after_close_or_after_a_failed_case(sqlite):
 def test_workers_stop_cleanly_on_ctrl_c_in_the_parent(ctrl_c_raises):
     workers = Workers(Writer, [("memory://x", open_store, True)] * 2, processes=True, name="writer").start()
     pids = workers.pids()
-    from bench.workloads.contention import Commands
+    from bench.workloads.contention.writer import Commands
 
     request = Commands("engine", ("a", "b"), (1.0, 2.0), "s", 5, 0.1)
     timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
@@ -104,8 +107,8 @@ def children(pid: int) -> list[int]:
 
 def test_workers_die_with_the_harness_even_in_the_middle_of_a_window():
     script = textwrap.dedent("""
-        from bench.loadgen import WindowRule, Workers
-        from bench.workloads.contention import Commands, Writer
+        from bench.harness.loadgen import WindowRule, Workers
+        from bench.workloads.contention.writer import Commands, Writer
         from eventstore import open_store
         workers = Workers(Writer, [("memory://x", open_store, True)] * 2, processes=True).start()
         print(*workers.pids(), flush=True)
@@ -135,12 +138,12 @@ def test_ceiling_and_client_bound_are_recorded_next_to_the_throughput(tmp_path):
     res = results.load(tmp_path)
     ceilings = res.measurements[res.measurements["metric"] == "ceiling_throughput"]
     assert set(ceilings["unit"]) == {"commands/s", "calls/s"}
-    points = summaries.contention_points(res)
+    points = contention_tables.contention_points(res)
     assert len(points) == 2 and (points["ceiling_throughput"] > 0).all() and (points["min_window_s"] >= 0.1).all()
     assert points["client_bound"].notna().all()
     assert list(points["client_bound"]) == list(points["throughput"] >= 0.8 * points["ceiling_throughput"])
     assert set(points["client"]) == {"threads"}
-    table = summaries.calls_table(res)
+    table = calls_tables.calls_table(res)
     assert len(table) == 4 and (table["ceiling_throughput"] > 0).all() and table["client_bound"].notna().all()
     by_loop = table.set_index(["operation", "loop"])["ceiling_throughput"]
     assert by_loop[("append_single", "open")] == by_loop[("append_single", "closed")]  # the open loop carries the closed loop's ceiling

@@ -7,12 +7,12 @@ import uuid
 
 import pytest
 
-from bench import abba, results
-from bench.engines import NotMeasured
-from bench.records import read_records, validate
-from bench.runner import run_workload
-from bench.workloads import Overhead
-from bench.workloads.overhead import PATHS, raw_path_of, read_through, summary
+from bench.harness import abba, results
+from bench.harness.engines import NotMeasured
+from bench.harness.records import read_records, validate
+from bench.workloads import run_workload
+from bench.workloads.overhead.tables import summary
+from bench.workloads.overhead.workload import PATHS, Overhead, raw_path_of, read_through
 from eventstore import NewEvent, StreamState
 from eventstore.plugins import Engine, RawPath, engines
 
@@ -52,7 +52,7 @@ def test_timed_counts_events_per_call_or_what_each_call_returns():
 
 def test_workload_marks_an_unstable_ratio_in_its_note(monkeypatch):
     """Rounds that swing far more than ±5 % give a ratio whose note says it is unstable."""
-    import bench.workloads.overhead as module
+    import bench.workloads.overhead.workload as module
 
     rates = iter([100.0, 100.0, 100.0, 300.0])  # in ABBA order: adapter, raw, raw, adapter
 

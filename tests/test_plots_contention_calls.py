@@ -13,21 +13,24 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from bench import plots, results, summaries  # noqa: E402
-from bench.runner import run_workload  # noqa: E402
+from bench.harness import results  # noqa: E402
+from bench.harness.tables import latency_percentile_curves, pareto_optimal  # noqa: E402
+from bench.workloads import run_workload  # noqa: E402
+from bench.workloads.calls import figures as calls_figures  # noqa: E402
+from bench.workloads.contention import figures as contention_figures  # noqa: E402
 
 FAST_WINDOW = {"duration_s": 0.1, "warmup_s": 0.02, "max_duration_s": 0.3, "min_completions": 10, "repetitions": 1}
 SKIPPED = "skipped: idle used its 1 s budget for this workload"
 ZERO = "no command completed inside the window"
 #: (function, extra arguments, figure file)
 FIGURES = [
-    (plots.contention, (), "contention-throughput"),
-    (plots.contention, ("conflict_rate", "conflicts per attempt"), "contention-conflict-rate"),
-    (plots.contention_latency, (), "contention-latency"),
-    (plots.contention_tradeoff, (), "contention-tradeoff"),
-    (plots.calls_throughput, (), "calls-throughput"),
-    (plots.calls_cdf, (), "calls-latency-cdf"),
-    (plots.calls_tradeoff, (), "calls-tradeoff"),
+    (contention_figures.contention, (), "contention-throughput"),
+    (contention_figures.contention, ("conflict_rate", "conflicts per attempt"), "contention-conflict-rate"),
+    (contention_figures.contention_latency, (), "contention-latency"),
+    (contention_figures.contention_tradeoff, (), "contention-tradeoff"),
+    (calls_figures.calls_throughput, (), "calls-throughput"),
+    (calls_figures.calls_cdf, (), "calls-latency-cdf"),
+    (calls_figures.calls_tradeoff, (), "calls-tradeoff"),
 ]
 
 
@@ -97,11 +100,11 @@ def test_pareto_front_keeps_the_points_no_other_beats_on_both():
     import pandas as pd
 
     frame = pd.DataFrame({"label": ["a"] * 4 + ["b"], "x": [100.0, 200.0, 150.0, 50.0, 10.0], "y": [5.0, 9.0, 10.0, float("nan"), 1.0]})
-    assert summaries.pareto_optimal(frame, "x", "y").tolist() == [True, True, False, False, True]
+    assert pareto_optimal(frame, "x", "y").tolist() == [True, True, False, False, True]
 
 
 def test_percentile_curves_stop_where_the_samples_do(run_dir):
-    curves = summaries.latency_percentile_curves(results.load(run_dir), "calls", "latency", ("operation", "loop"))
+    curves = latency_percentile_curves(results.load(run_dir), "calls", "latency", ("operation", "loop"))
     assert not curves.empty and set(curves["label"]) == {"memory"}  # idle and flat have no histogram
     for _, curve in curves.groupby(["operation", "loop"]):
         count = int(curve["count"].iloc[0])

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bench import runner
+from bench.workloads import run_workload
 from eventstore.dynamodb.engine import ENGINE as DYNAMODB
 from eventstore.kafka.config import BOOTSTRAP_ENV
 from eventstore.kafka.engine import FENCED
@@ -126,7 +126,7 @@ def test_runs_against_external_servers_leave_nothing_behind(servers: Servers, pg
     monkeypatch.setenv("EVENTSTORE_DYNAMODB_ENDPOINT", endpoint)
     monkeypatch.setenv(BOOTSTRAP_ENV, bootstrap)
     params = {"repetitions": 1, "lengths": [10, 100], "intervals": [10], "write_samples": 5}
-    summary = runner.run_workload("snapshots", params, engines="postgres,postgres-naive,dynamodb,kafka,kafka-naive",
+    summary = run_workload("snapshots", params, engines="postgres,postgres-naive,dynamodb,kafka,kafka-naive",
                                   results_dir=tmp_path, progress=False)
     assert [o.status for o in summary.outcomes] == ["measured"] * 5, summary
     assert _leftovers(pg_dsn, endpoint, bootstrap) == before

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from bench import report
+from bench.report import notebooks
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -158,7 +158,7 @@ def test_every_link_from_the_front_page_holds_and_no_page_shows_debug_output(
     assert ok, [n["error"] for n in run["notebooks"] if n["error"]]
     seen, problems = crawled
     rendered = {p.name for p in seen}
-    assert {f"{name}.html" for name in report.NOTEBOOKS} <= rendered and "environment.html" in rendered
+    assert {f"{name}.html" for name in notebooks.NOTEBOOKS} <= rendered and "environment.html" in rendered
     linked = {p.relative_to(run_dir).as_posix() for p in _linked_files(seen) if run_dir in p.parents}
     assert {"matrix.csv", "environment.json", "run.json"} <= linked and any(p.startswith("records/") for p in linked)
     broken = {page: [line for line in lines if line.startswith(("broken link", "no #"))] for page, lines in problems.items()}

@@ -12,14 +12,16 @@ import pandas as pd
 import pytest
 from report_fixtures import RUN_ID, specs, write_run
 
-from bench import comparability, decide, overview
-from bench.matrix_html import MISSING_COLOUR, colour, matrix_html, ratios
-from bench.results import load
-from bench.workloads import Faults
+from bench.harness.results import load
+from bench.report import comparability, decide, matrix, profiles
+from bench.report.matrix_html import MISSING_COLOUR, colour, matrix_html, ratios
+from bench.workloads import matrix_columns
+from bench.workloads.faults import columns as faults_columns
+from bench.workloads.faults.workload import Faults
 
 
 def _cells(path: Path) -> pd.DataFrame:
-    cells = overview.matrix_cells(load(path))
+    cells = matrix.matrix_cells(load(path))
     return cells.assign(ratio=ratios(cells))
 
 
@@ -59,12 +61,12 @@ def test_one_changed_record_moves_the_colours_and_the_ranking(tmp_path: Path) ->
     write_run(tmp_path)
     facts = comparability.engine_facts(load(tmp_path))
     before_html = matrix_html(_cells(tmp_path), facts)
-    before = decide.decide(load(tmp_path), decide.Profile(shape="contended"))
+    before = decide.decide(load(tmp_path), profiles.Profile(shape="contended"))
     assert before.winner == "alpha"  # the best hot-stream throughput
 
     _bump(tmp_path, "beta", "throughput", 4.0)  # beta now 6,000 uniform, 3,000 hot: the best product
     after_html = matrix_html(_cells(tmp_path), comparability.engine_facts(load(tmp_path)))
-    after = decide.decide(load(tmp_path), decide.Profile(shape="contended"))
+    after = decide.decide(load(tmp_path), profiles.Profile(shape="contended"))
 
     assert colour(1.0) in _cell_html(before_html, "alpha", 0) and colour(2.0) in _cell_html(before_html, "beta", 0)
     assert colour(2.0) in _cell_html(after_html, "alpha", 0) and colour(1.0) in _cell_html(after_html, "beta", 0)
@@ -75,7 +77,7 @@ def test_one_changed_record_moves_the_colours_and_the_ranking(tmp_path: Path) ->
 def test_a_removed_engine_is_not_measured_never_well_scored(tmp_path: Path) -> None:
     write_run(tmp_path, skip={"alpha": {"contention", "calls", "snapshots", "resume"}})
     res = load(tmp_path)
-    cells = overview.matrix_cells(res)
+    cells = matrix.matrix_cells(res)
     mine = cells[cells["name"] == "alpha"]
     assert mine["value"].isna().all() and mine["reason"].str.startswith("not measured").all()
     html = matrix_html(cells, comparability.engine_facts(res), pages={"contention": "contention.html"})
@@ -102,7 +104,7 @@ def test_naive_designs_are_shown_apart_and_tags_come_from_the_records(tmp_path: 
     facts = comparability.engine_facts(res).set_index("engine")
     assert facts.loc["gamma", "tags"] == ["naive"] and facts.loc["beta", "tags"] == ["non_durable", "in_process"]
     assert facts.loc["delta", "tags"] == ["emulator", "non_durable"] and facts.loc["alpha", "tags"] == []
-    html = matrix_html(overview.matrix_cells(res), comparability.engine_facts(res))
+    html = matrix_html(matrix.matrix_cells(res), comparability.engine_facts(res))
     products, counter = html.split("Counter-examples", 1)
     assert "<th>alpha" in products and "<th>beta" in products and "<th>gamma" in counter
     for label in ("naive design", "emulator", "no fsync per commit", "in-process"):
@@ -114,16 +116,16 @@ def test_cell_tags_n1_unstable_and_client_bound(tmp_path: Path) -> None:
     engines = {"alpha": specs()["alpha"]}
     write_run(tmp_path, engines)
     _bump(tmp_path, "alpha", "ceiling_throughput", 0.03, writers=4, skew=0.0)  # the harness's ceiling is now 3,000: client-bound
-    cells = overview.matrix_cells(load(tmp_path)).set_index("key")
+    cells = matrix.matrix_cells(load(tmp_path)).set_index("key")
     assert "client_bound" in cells.loc["commands_uniform", "tags"]
-    html = matrix_html(overview.matrix_cells(load(tmp_path)), comparability.engine_facts(load(tmp_path)))
+    html = matrix_html(matrix.matrix_cells(load(tmp_path)), comparability.engine_facts(load(tmp_path)))
     assert "client-bound" in _cell_html(html, "alpha", 0)
 
 
 def test_matrix_csv_keeps_numbers_and_reasons_apart(tmp_path: Path) -> None:
     write_run(tmp_path, skip={"beta": {"snapshots"}})
-    cells = overview.matrix_cells(load(tmp_path))
-    path = overview.write_matrix_csv(cells, tmp_path / "matrix.csv")
+    cells = matrix.matrix_cells(load(tmp_path))
+    path = matrix.write_matrix_csv(cells, tmp_path / "matrix.csv")
     frame = pd.read_csv(path)
     assert {"value", "reason", "ci_low", "ci_high", "n", "unit", "better", "tags", "run_id"} <= set(frame.columns)
     assert pd.api.types.is_float_dtype(frame["value"])
@@ -140,11 +142,11 @@ def test_the_durability_column_counts_losses_under_durable_settings_only(tmp_pat
         "durable": [True, False, True], "crashes": [10.0, 10.0, 0.0], "lost": [0.0, 31.0, None],
         "not_measured": [None, None, "crashes: an emulator keeps its data in memory"],
     })
-    monkeypatch.setattr(overview.summaries, "faults_summary", lambda results: faults)
+    monkeypatch.setattr(faults_columns, "faults_summary", lambda results: faults)
     metric = Faults.metric("lost")
-    assert overview._crash_losses(res, "alpha", metric).value == 0.0  # the 31 lost under a setting traded for speed do not count
+    assert faults_columns._crash_losses(res, "alpha", metric).value == 0.0  # the 31 lost under a setting traded for speed do not count
     faults.loc[0, "lost"] = 2.0
-    assert overview._crash_losses(res, "alpha", metric).value == 2.0
-    beta = overview._crash_losses(res, "beta", metric)
+    assert faults_columns._crash_losses(res, "alpha", metric).value == 2.0
+    beta = faults_columns._crash_losses(res, "beta", metric)
     assert beta.value is None and "emulator keeps its data in memory" in (beta.reason or "")
-    assert "crash_losses" in {s.key for s in overview.sources()}
+    assert "crash_losses" in {s.key for s in matrix_columns()}

@@ -15,7 +15,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from report_fixtures import specs, write_report_run
 
-from bench import compare, pages, report
+from bench.display import notebook as pages
+from bench.display import tables
+from bench.report import compare, frontpage, site
 
 
 class Links(HTMLParser):
@@ -54,17 +56,17 @@ def assert_links_resolve(page: Path) -> None:
 
 def test_tables_are_formatted_for_reading() -> None:
     frame = pd.DataFrame({"engine": ["<name>", "b"], "events": [1234567.0, 20.0], "latency": [0.000123, 12345.678], "ok": [True, None]})
-    html = pages.table_html(frame, columns={"engine": "engine", "events": "events", "latency": "latency (ms)", "ok": "ok"})
+    html = tables.table_html(frame, columns={"engine": "engine", "events": "events", "latency": "latency (ms)", "ok": "ok"})
     assert "&lt;name&gt;" in html and "<name>" not in html
     assert "1,234,567" in html and ">20<" in html and "12,346" in html and "0.000123" in html
     assert "e-0" not in html and "e+0" not in html and ".0<" not in html  # no scientific notation, no counts as 20.0
     assert "<th>" in html and "latency (ms)" in html and "NaN" not in html and "None" not in html
     assert "<td class=num>0</td>" not in html  # no index column
-    long = pages.table_html(pd.DataFrame({"n": range(40)}), caption="Every point")
+    long = tables.table_html(pd.DataFrame({"n": range(40)}), caption="Every point")
     assert long.startswith("<details") and "all 40 rows" in long and long.count("<tr>") == 41  # folded, never cut
-    assert "No rows" in pages.table_html(pd.DataFrame(), empty="No rows: nothing was skipped.")
-    assert pages.number(float("nan")) == pages.MISSING and pages.percent(0.053) == "5.30 %"
-    assert [pages.number(v) for v in (9.999, 99.96, 0.09999, 1.234)] == ["10.0", "100", "0.100", "1.23"]  # rounded, then sized
+    assert "No rows" in tables.table_html(pd.DataFrame(), empty="No rows: nothing was skipped.")
+    assert tables.number(float("nan")) == tables.MISSING and tables.percent(0.053) == "5.30 %"
+    assert [tables.number(v) for v in (9.999, 99.96, 0.09999, 1.234)] == ["10.0", "100", "0.100", "1.23"]  # rounded, then sized
 
 
 def test_empty_problems_and_gaps_are_said_in_words() -> None:
@@ -96,7 +98,7 @@ def _rendered(run_dir: Path, name: str) -> Path:
     path = run_dir / "notebooks" / f"{name}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
-    report.render_html(path, run_dir / "html" / f"{name}.html", name)
+    site.render_html(path, run_dir / "html" / f"{name}.html", name)
     return run_dir / "html" / f"{name}.html"
 
 
@@ -104,7 +106,7 @@ def test_every_page_gets_navigation_and_a_table_of_contents(tmp_path: Path) -> N
     run_dir = tmp_path / "runs" / "20260101T000000Z-abcd"
     page = _rendered(run_dir, "snapshots")
     _rendered(run_dir, "overview")
-    report.finish_pages(run_dir)
+    site.finish_pages(run_dir)
     text = page.read_text()
     assert text.count("<!-- bench-nav -->") == 1  # re-injected, not duplicated
     assert "href='../index.html'" in text and "href='../../../index.html'" in text and "href='overview.html'" in text
@@ -122,9 +124,9 @@ def report_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for run_dir in (earlier, newest):
         _rendered(run_dir, "overview")
         _rendered(run_dir, "snapshots")
-        report.finish_pages(run_dir)
-        report.write_run_index(run_dir)
-    report.write_root_index(root)
+        site.finish_pages(run_dir)
+        frontpage.write_run_index(run_dir)
+    frontpage.write_root_index(root, site.runs(root))
     return root
 
 
@@ -166,12 +168,12 @@ def test_an_engine_never_measured_reads_as_one_reason_not_a_dump(tmp_path: Path)
     from report_fixtures import NOT_REACHABLE, WORKLOADS
 
     run_dir = write_report_run(tmp_path, skip={"beta": set(WORKLOADS)})
-    report.write_run_index(run_dir)
+    frontpage.write_run_index(run_dir)
     row = next(r for r in (run_dir / "index.html").read_text().split("<tr>") if r.startswith("<th>beta"))
     assert row.count("no server reachable") == 1 and "every workload: ServiceUnavailable: no server reachable" in row
     assert "docker compose up -d x" in row and "Connection refused" not in row and NOT_REACHABLE.endswith("(111))")  # the cause stays in the records
     assert "nan" not in row and "not stated" in row
-    assert pages.short_reason("short (kept)") == "short (kept)" and pages.short_reason(None) == pages.MISSING
+    assert tables.short_reason("short (kept)") == "short (kept)" and tables.short_reason(None) == tables.MISSING
 
 
 def test_a_workload_page_says_why_an_engine_was_not_measured_in_a_sentence() -> None:

@@ -72,7 +72,8 @@ def test_its_variables_are_the_ones_the_engines_read(job: dict[str, Any]) -> Non
 
 
 def test_the_report_command_is_one_the_cli_accepts(job: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from bench import cli, report
+    from bench import cli
+    from bench.report import build
 
     words = _command(job, "python -m bench report")
     seen: dict[str, Any] = {}
@@ -81,7 +82,7 @@ def test_the_report_command_is_one_the_cli_accepts(job: dict[str, Any], monkeypa
         seen.update(options, results=results)
         return tmp_path / "runs" / "x", True
 
-    monkeypatch.setattr(report, "build_report", fake_build_report)
+    monkeypatch.setattr(build, "build_report", fake_build_report)
     assert cli.main(words[3:]) == 0
     assert seen["profile"] == "quick" and seen["engines"] is None  # every default engine, through the variables above
     upload = next(step for step in job["steps"] if step.get("uses", "").startswith("actions/upload-artifact"))

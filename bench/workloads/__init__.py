@@ -1,25 +1,36 @@
-"""The workloads, by name, and what the notebooks and the CLI read from their declarations.
+"""The workloads, one folder each, found by their folders: ``bench/workloads/<name>/``.
 
-Each workload is a ``Workload`` subclass declaring its ``Params`` (every parameter once, with its
-default and help) and its ``metrics``. A workload notebook's parameters cell is ``parameters_cell``
-of its workload (a test holds it to that) and hands its values on with ``workload_params``.
+A workload's folder holds everything it owns: ``workload.py`` (its ``Params``, ``Metric``s, point
+dimensions and the ``Workload`` subclass that runs it, with its worker processes beside it),
+``tables.py`` and ``figures.py`` (what its page shows, read from records), and ``columns.py`` (the
+matrix columns it feeds, a ``columns(points)`` function). Adding a workload is one folder, one
+notebook ``notebooks/<name>.ipynb`` and its two profile files; nothing here names one.
+
+Importing this package imports no workload, nor pandas or the runner (a worker or consumer process
+imports it on its way to its own module and must start fast); ``workloads()`` imports them all.
+A notebook's parameters cell is ``parameters_cell`` of its workload (a test holds it to that) and
+hands its values on with ``workload_params``; it runs with ``run_workload``.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import functools
+import importlib
+import importlib.util
+import pkgutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .base import Measurement, StoreFactory, Workload
-from .calls import Calls, CallsParams
-from .contention import Contention, ContentionParams
-from .faults import Faults, FaultsParams
-from .metrics import EVERY_ENGINE, Metric, UndeclaredMetric
-from .overhead import Overhead, OverheadParams
-from .params import ConvergingParams, Parameter, ParameterError, Params, param
-from .resume import Resume, ResumeParams
-from .snapshots import SnapshotParams, Snapshots
+from bench.harness.metrics import Metric
+from bench.harness.params import Parameter, ParameterError, Params
+from bench.harness.workload import Workload
 
-WORKLOADS: dict[str, type[Workload]] = {w.name: w for w in (Contention, Snapshots, Resume, Calls, Faults, Overhead)}
+if TYPE_CHECKING:  # pandas, matplotlib and the runner are imported when used: a worker process needs none of them
+    from matplotlib.figure import Figure
+
+    from bench.harness.columns import OperatingPoints, Source
+    from bench.harness.results import Results
+    from bench.harness.runner import RunSummary
 
 #: What every workload notebook declares before its workload's parameters: the runner's options.
 RUN_OPTIONS: tuple[Parameter, ...] = (
@@ -31,11 +42,64 @@ RUN_OPTIONS: tuple[Parameter, ...] = (
 )
 
 
-def workload(name: str) -> type[Workload]:
+def names() -> list[str]:
+    """The workload folders (not imported)."""
+    return sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.ispkg)
+
+
+@functools.cache
+def workloads() -> dict[str, type[Workload[Any]]]:
+    """Every workload by name, in page order (``Workload.rank``): each folder's ``workload`` module
+    holds one ``Workload`` subclass named like its folder."""
+    found = []
+    for name in names():
+        module = importlib.import_module(f"{__name__}.{name}.workload")
+        classes = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Workload) and v.__module__ == module.__name__]
+        if len(classes) != 1 or classes[0].name != name:
+            raise TypeError(f"{module.__name__} must define one Workload subclass named {name!r}, found {[c.name for c in classes]}")
+        found.append(classes[0])
+    return {w.name: w for w in sorted(found, key=lambda w: (w.rank, w.name))}
+
+
+def workload(name: str) -> type[Workload[Any]]:
     """The workload called ``name``; an unknown name is a ``ValueError`` listing the known ones."""
-    if name not in WORKLOADS:
-        raise ValueError(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}")
-    return WORKLOADS[name]
+    known = workloads()
+    if name not in known:
+        raise ValueError(f"unknown workload {name!r}; known: {', '.join(known)}")
+    return known[name]
+
+
+def rules() -> list[tuple[str, Metric]]:
+    """(workload, metric) for every declared correctness rule."""
+    return [(name, m) for name, w in workloads().items() for m in w.metrics if m.rule]
+
+
+def matrix_columns(points: OperatingPoints | None = None) -> list[Source]:
+    """Every workload's matrix columns at ``points`` (``OperatingPoints``' defaults when None), in
+    page order: each folder with a ``columns`` module gives ``columns(points)``."""
+    from bench.harness.columns import OperatingPoints
+
+    points = points or OperatingPoints()
+    out: list[Source] = []
+    for name in workloads():
+        module = f"{__name__}.{name}.columns"
+        if importlib.util.find_spec(module) is not None:
+            out.extend(importlib.import_module(module).columns(points))
+    return out
+
+
+def key_figures() -> list[tuple[str, Callable[[Results], Figure]]]:
+    """(figure file name, what draws it) of every workload that declares a key figure (its
+    ``figures`` module's ``KEY_FIGURE`` and ``key_figure``), in page order: what the front page
+    shows and the explorer redraws."""
+    out = []
+    for name in workloads():
+        module = f"{__name__}.{name}.figures"
+        if importlib.util.find_spec(module) is not None:
+            figures = importlib.import_module(module)
+            if hasattr(figures, "KEY_FIGURE"):
+                out.append((figures.KEY_FIGURE, figures.key_figure))
+    return out
 
 
 def parameters_cell(name: str) -> str:
@@ -54,9 +118,15 @@ def workload_params(name: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
     return {n: namespace[n] for n in declared}
 
 
+def run_workload(name: str, params: Params | dict[str, Any] | None = None, **options: Any) -> RunSummary:
+    """Run workload ``name`` with ``params`` (its ``Params``, or a dict checked by ``Params.from_dict``):
+    ``bench.harness.runner.run`` with the same keyword ``options`` (engines, results_dir, run_id,
+    progress, profile)."""
+    from bench.harness.runner import run
+
+    return run(workload(name)(params), **options)
+
+
 __all__ = [
-    "EVERY_ENGINE", "RUN_OPTIONS", "WORKLOADS", "Calls", "CallsParams", "Contention", "ContentionParams", "ConvergingParams", "Faults", "FaultsParams", "Measurement", "Metric",
-    "Overhead", "OverheadParams",
-    "Parameter", "ParameterError", "Params", "Resume", "ResumeParams", "SnapshotParams", "Snapshots", "StoreFactory",
-    "UndeclaredMetric", "Workload", "param", "parameters_cell", "workload", "workload_params",
+    "RUN_OPTIONS", "key_figures", "matrix_columns", "names", "parameters_cell", "rules", "run_workload", "workload", "workload_params", "workloads",
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..plugins import ComposeService, Deployment, Engine, EnvVar, Servers
+from ..plugins import ComposeService, CostModel, Deployment, Engine, EnvVar, Servers
 from ..store import EventStore
 from .connection import ENV_ENDPOINT, ENV_REGION, ENV_TABLE
 
@@ -52,6 +52,12 @@ class DynamoDBEngine(Engine):
             if key.startswith("AWS_"):
                 os.environ.setdefault(key, value)
         return server.endpoint_url, {"endpoint": "local moto server (DynamoDB emulator)", "server": server.version}
+
+    def cost_model(self, event_bytes: int | None) -> CostModel:
+        """Capacity units and on-demand dollars per million events (``cost.py``)."""
+        from .cost import model
+
+        return model(event_bytes)
 
     @contextmanager
     def deploy(self, servers: Servers) -> Iterator[Deployment]:
