@@ -31,5 +31,5 @@ def test_the_combined_class_runs_every_promise_class_whole() -> None:
     promises = [cls for cls in EventStoreConformance.__mro__[1:] if issubclass(cls, ConformanceBase) and cls is not ConformanceBase]
     assert {cls.__name__ for cls in promises} == {name for name in testing.__all__ if name not in ("ConformanceBase", "EventStoreConformance")}
     tests = [name for cls in promises for name in vars(cls) if name.startswith("test_")]
-    assert len(tests) == len(set(tests)), f"a test name in two promise classes: {sorted(n for n in tests if tests.count(n) > 1)}"
+    assert len(tests) == len(set(tests)), f"a test name in two promise classes: {sorted({n for n in tests if tests.count(n) > 1})}"
     assert set(tests) == {name for name in dir(EventStoreConformance) if name.startswith("test_")}
