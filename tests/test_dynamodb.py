@@ -32,7 +32,7 @@ from eventstore.dynamodb import DynamoDBStore, Settings, layout
 from eventstore.dynamodb.connection import ENV_ENDPOINT, detect_engine
 from eventstore.dynamodb.engine import ENGINE
 from eventstore.plugins import Servers
-from eventstore.testing.conformance import events, stream
+from eventstore.testing.base import events, stream
 from eventstore.validation import PreparedEvent, prepare_batch
 
 NO_LIMITS = Capabilities(*[False] * 9)  # prepare_batch without declared limits: to reach the engine's own

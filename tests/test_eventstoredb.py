@@ -32,7 +32,7 @@ from eventstore.eventstoredb.config import literal  # noqa: E402
 from eventstore.eventstoredb.conformance import EventStoreDBConformance  # noqa: E402
 from eventstore.eventstoredb.engine import ENGINE, reachable  # noqa: E402
 from eventstore.plugins import Servers, ServiceUnavailable  # noqa: E402
-from eventstore.testing.conformance import events, stream  # noqa: E402
+from eventstore.testing.base import events, stream  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_SERVER = os.environ.get(URI_ENV)

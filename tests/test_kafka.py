@@ -27,7 +27,7 @@ from eventstore.kafka.engine import FENCED as FENCED_ENGINE
 from eventstore.kafka.records import encode
 from eventstore.kafka.server import KafkaBroker
 from eventstore.plugins import Servers
-from eventstore.testing.conformance import Counter
+from eventstore.testing.base import Counter
 from eventstore.validation import prepare_batch
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,9 +11,10 @@ import psycopg
 import pytest
 
 from eventstore import ConcurrencyError, DuplicateEventError, InvalidInput, NewEvent, StoreUnavailable, StreamState, open_store
-from eventstore.postgres import migrate, migration_files, new_schema_name
+from eventstore.postgres import NaivePostgresStore, PostgresStore, migrate, migration_files, new_schema_name
 from eventstore.postgres.notifier import LINGER
-from eventstore.postgres.store import _SAVE_CHECKPOINT, JsonbLoader, append_statement
+from eventstore.postgres.statements import SAVE_CHECKPOINT, append_statement
+from eventstore.postgres.store import JsonbLoader
 
 
 def store_url(dsn: str, mode: str = "reference", schema: str | None = None) -> str:
@@ -195,9 +196,21 @@ def test_migrations_are_safe_to_apply_twice(pg_dsn, store):
     assert len(store.read_all()) == 1
 
 
+def test_the_url_mode_chooses_the_store_class(pg_dsn, store, naive):
+    sep = "&" if "?" in pg_dsn else "?"
+    default = open_store(f"{pg_dsn}{sep}schema={store.schema}")
+    try:
+        assert (type(default), default.engine.mode) == (PostgresStore, "reference")
+    finally:
+        default.close()
+    assert (type(store), type(naive), naive.engine.mode) == (PostgresStore, NaivePostgresStore, "naive")
+
+
 def test_bad_urls_and_positions(pg_dsn, store):
-    with pytest.raises(InvalidInput, match="mode"):
+    with pytest.raises(InvalidInput, match=r"mode must be one of \['naive', 'reference'\], not 'fast'"):
         open_store(store_url(pg_dsn, "fast"))
+    with pytest.raises(InvalidInput, match="pool_size must be an integer"):
+        open_store(f"{store_url(pg_dsn)}&pool_size=many")
     with pytest.raises(InvalidInput, match="pair"):
         store.read_all(after=5)
     with pytest.raises(StoreUnavailable):
@@ -243,7 +256,7 @@ def test_read_all_waits_for_older_transactions_then_reads_its_own_writes(pg_dsn,
 
 # -- large batches (binary array parameters) and the read path ------------------------------------
 
-#: Past the VALUES-list size: these batches go as binary arrays (see _UNNEST in store.py).
+#: Past the VALUES-list size: these batches go as binary arrays (see _UNNEST in statements.py).
 BIG = 100
 
 #: JSON that tests every escape the text and binary forms could get wrong.
@@ -366,6 +379,6 @@ def test_checkpoints_skip_the_flush_wait_but_nothing_else_does(pg_dsn, store):
         other.close()
     with psycopg.connect(pg_dsn, autocommit=True, options=f"-c search_path={store.schema}") as conn:
         conn.execute("SET synchronous_commit = on")  # the session's setting, as on a durable server
-        conn.execute(_SAVE_CHECKPOINT, {"name": "d", "transaction_id": str(position[0]), "global_position": position[1]})
+        conn.execute(SAVE_CHECKPOINT, {"name": "d", "transaction_id": str(position[0]), "global_position": position[1]})
         assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
     assert store.load_checkpoint("d") == position

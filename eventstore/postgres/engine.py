@@ -7,9 +7,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidInput
 from ..plugins import ComposeService, Deployment, DurabilitySetting, Engine, EnvVar, Servers
 from ..store import EventStore
+from .config import PostgresConfig
+from .naive import NaivePostgresStore
 from .server import DSN_ENV, PostgresServer
+from .store import PostgresStore
+
+#: The store class each ``mode=`` of a URL opens: both engines' URLs share the scheme.
+STORES: dict[str, type[PostgresStore]] = {"reference": PostgresStore, "naive": NaivePostgresStore}
 
 
 class PostgresEngine(Engine):
@@ -38,9 +45,11 @@ class PostgresEngine(Engine):
             self.durability_settings = self.durability_settings[:1]  # it exists to show the naive read path, not settings
 
     def open_store(self, url: str) -> EventStore:
-        from .store import PostgresStore
-
-        return PostgresStore.from_url(url)
+        """The store ``url`` names, of the class its ``mode=`` chooses (the reference without one)."""
+        config = PostgresConfig.from_url(url)
+        if config.mode not in STORES:
+            raise InvalidInput(f"mode must be one of {sorted(STORES)}, not {config.mode!r}")
+        return STORES[config.mode](config.conninfo, schema=config.schema, pool_size=config.pool_size)
 
     def server(self, servers: Servers) -> tuple[str, dict[str, Any]]:
         """DSN and settings of the run's PostgreSQL: ``$EVENTSTORE_POSTGRES_DSN`` or a throwaway server

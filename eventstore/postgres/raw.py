@@ -17,6 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ..events import NewEvent
 from ..plugins import RawPath, RawRow
+from .config import PostgresConfig
 from .store import PostgresStore
 
 INSERT = "INSERT INTO events (stream_id, version, event_id, event_type, data, metadata) VALUES (%s, %s, %s, %s, %s, %s)"
@@ -35,10 +36,9 @@ class PostgresRawPath(RawPath):
     describe = "plain psycopg with its defaults on the same table: single-row INSERT, COPY in one transaction, keyset SELECT (jsonb as text, json.loads)"
 
     def __init__(self, url: str) -> None:
-        store = PostgresStore.from_url(url)  # the schema exists and is migrated; the libpq options as the store has them
-        conninfo, schema = store.conninfo, store.schema
-        store.close()
-        self._conn = connect(conninfo, schema)
+        config = PostgresConfig.from_url(url)
+        PostgresStore(config.conninfo, schema=config.schema, pool_size=1).close()  # the schema exists and is migrated
+        self._conn = connect(config.conninfo, config.schema)
         self._cursor = self._conn.cursor()
         self._versions: dict[str, int] = {}
 

@@ -2,7 +2,8 @@
 
 Positions are ``(transaction_id, global_position)`` pairs and readers see only transactions older
 than the oldest still running, so a subscriber can never skip an event that commits late (DESIGN
-section 2). ``naive.py`` keeps the textbook sequence-position design runnable over the same schema.
+section 2). The statements it runs are built in ``statements.py``; ``naive.py`` keeps the textbook
+sequence-position design runnable over the same schema.
 """
 from __future__ import annotations
 
@@ -13,10 +14,8 @@ import uuid
 from _json import make_scanner
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cached_property, lru_cache
-from importlib.resources import files
+from functools import cached_property
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import pq, sql
@@ -33,6 +32,7 @@ from ..store import EventStore, match_retry
 from ..validation import PreparedEvent, check_identifier
 from .notifier import Notifier, listen
 from .schema import migrate, scalar
+from .statements import SAVE_CHECKPOINT, append_params, append_statement, read_all_query, read_stream_query
 
 LIMITATIONS = (
     "A long-running transaction that holds a transaction id (any writer, even to other tables) "
@@ -62,40 +62,9 @@ REFERENCE_CAPABILITIES = Capabilities(
     limitations=LIMITATIONS,
 )
 
-_SELECT_TEXT = (
-    "SELECT stream_id, version, transaction_id::text::bigint, global_position, event_id, event_type,"
-    " data, metadata, recorded_at FROM events"
-)
-_SELECT = sql.SQL(_SELECT_TEXT)
 _ANY_RETRIES = 50
-#: Batches up to this size send their events as a VALUES list of scalar parameters: adapting
-#: Python lists to PostgreSQL arrays costs more than the rest of a one-event append.
-_INLINE_ROWS = 16
-#: Larger batches send four arrays in binary (``%b``): the text form of an array quotes and escapes
-#: every element, which for 100 events cost more client time than everything else in the append.
-#: The JSON goes as text[] (already encoded, by validation) and becomes jsonb on the server.
-_UNNEST = (
-    "unnest(%(event_ids)b::uuid[], %(event_types)b::text[], %(data)b::text[]::jsonb[], %(metadata)b::text[]::jsonb[])"
-    " WITH ORDINALITY AS b (event_id, event_type, data, metadata, n)"
-)
-
-
-def _read_query(name: str) -> str:
-    text = files(__package__).joinpath("queries", name).read_text()
-    return "\n".join(line for line in text.splitlines() if not line.startswith("--"))
-
-
-_APPEND = _read_query("append.sql")
-_APPEND_AT = _read_query("append_at.sql")
-_SAVE_CHECKPOINT = _read_query("save_checkpoint.sql")
-_APPEND_AT_UNCHECKED = "\n".join(line for line in _APPEND_AT.splitlines() if not line.startswith("WHERE EXISTS"))
 #: How many streams' highest seen version a store instance remembers (then it starts over).
 _SEEN_STREAMS = 10_000
-
-
-#: Parameter names of the events of an inlined batch: i0, t0, d0, m0, i1, ...
-_ROW_KEYS = [(f"i{n}", f"t{n}", f"d{n}", f"m{n}") for n in range(_INLINE_ROWS)]
-
 
 _SCAN_JSON = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed: the context is a decoder; json.loads ends in this scanner
 
@@ -136,34 +105,6 @@ class _Connection(psycopg.Connection):
     @cached_property
     def append_cursor(self) -> psycopg.Cursor:
         return self.cursor()
-
-
-@lru_cache(maxsize=128)
-def _append_query(template: str, size: int) -> str:
-    """An append statement with its ``{batch}`` rows spelled out for a batch of ``size`` events."""
-    if size > _INLINE_ROWS:
-        return template.replace("{batch}", _UNNEST)
-    rows = ", ".join(
-        f"(%({i})s::uuid, %({t})s::text, %({d})s::jsonb, %({m})s::jsonb, {n + 1})"
-        for n, (i, t, d, m) in enumerate(_ROW_KEYS[:size])
-    )
-    return template.replace("{batch}", f"(VALUES {rows}) AS b (event_id, event_type, data, metadata, n)")
-
-
-@lru_cache(maxsize=64)
-def _read_all_query(where: tuple[str, ...], order: str) -> sql.SQL:
-    """A ``read_all`` query, composed once per shape: composing it costs more than reading one event."""
-    condition = " WHERE " + " AND ".join(where) if where else ""
-    return sql.SQL(f"{_SELECT_TEXT}{condition}{order}")
-
-
-def append_statement(size: int, *, after_current: bool = False, check_previous: bool = True) -> str:
-    """The SQL of one append of ``size`` events, exactly as the store runs it, for benchmarks and for
-    readers copying the design: at a known version (``NO_STREAM`` or an exact expected version; without
-    ``check_previous`` once the store has seen the previous version stored) or, with ``after_current``,
-    after whatever the stream holds (``ANY``, ``EXISTS``)."""
-    template = _APPEND if after_current else _APPEND_AT if check_previous else _APPEND_AT_UNCHECKED
-    return _append_query(template, size)
 
 
 class PostgresStore(EventStore):
@@ -212,29 +153,6 @@ class PostgresStore(EventStore):
             name=f"eventstore-{schema}",
         )
 
-    @staticmethod
-    def from_url(url: str) -> PostgresStore:
-        """``postgresql://...?schema=NAME&mode=reference|naive&pool_size=N``; other parameters go to libpq."""
-        from .naive import NaivePostgresStore
-
-        parts = urlsplit(url)
-        ours = {"schema": "public", "mode": "reference", "pool_size": "40"}
-        libpq = []
-        for key, value in parse_qsl(parts.query):
-            if key in ours:
-                ours[key] = value
-            else:
-                libpq.append((key, value))
-        conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(libpq, quote_via=quote), ""))  # libpq reads %20, not +
-        try:
-            pool_size = int(ours["pool_size"])
-        except ValueError:
-            raise InvalidInput(f"pool_size must be an integer, not {ours['pool_size']!r}") from None
-        modes: dict[str, type[PostgresStore]] = {"reference": PostgresStore, "naive": NaivePostgresStore}
-        if ours["mode"] not in modes:
-            raise InvalidInput(f"mode must be one of {sorted(modes)}, not {ours['mode']!r}")
-        return modes[ours["mode"]](conninfo, schema=ours["schema"], pool_size=pool_size)
-
     def settings_summary(self) -> dict[str, str]:
         """Server settings that change what a benchmark means (durability above all)."""
         names = ("fsync", "synchronous_commit", "full_page_writes", "wal_level", "shared_buffers", "max_connections")
@@ -258,27 +176,17 @@ class PostgresStore(EventStore):
     # -- append --------------------------------------------------------------------------------
 
     def _append(self, stream_id: str, batch: list[PreparedEvent], expected: ExpectedVersion) -> AppendResult:
-        params: dict[str, Any] = {"stream_id": stream_id}
-        if len(batch) <= _INLINE_ROWS:
-            for (i, t, d, m), e in zip(_ROW_KEYS, batch, strict=False):
-                params[i], params[t], params[d], params[m] = e.id, e.type, e.data_json, e.metadata_json
-        else:
-            params.update(
-                event_ids=[e.id for e in batch],
-                event_types=[e.type for e in batch],
-                data=[e.data_json for e in batch],
-                metadata=[e.metadata_json for e in batch],
-            )
+        params = append_params(stream_id, batch)
         if isinstance(expected, StreamState) and expected is not StreamState.NO_STREAM:
             params["expected"] = expected.value
-            return self._append_after_current(stream_id, batch, expected, _append_query(_APPEND, len(batch)), params)
+            return self._append_after_current(stream_id, batch, expected, append_statement(len(batch), after_current=True), params)
         if expected is StreamState.NO_STREAM:
-            params["first"], template = 0, _APPEND_AT_UNCHECKED
+            params["first"], check_previous = 0, False
         else:
             params["first"] = expected + 1
-            template = _APPEND_AT_UNCHECKED if self._seen.get(stream_id, -1) >= expected else _APPEND_AT
+            check_previous = self._seen.get(stream_id, -1) < expected
         try:
-            rows = self._insert(_append_query(template, len(batch)), params)
+            rows = self._insert(append_statement(len(batch), check_previous=check_previous), params)
         except psycopg.errors.UniqueViolation:
             rows = []  # versions or ids taken: a conflict, or a retry of this very batch
         return self._written(stream_id, rows) if rows else self._stored_batch(stream_id, batch, expected)
@@ -347,14 +255,7 @@ class PostgresStore(EventStore):
     # -- reads ---------------------------------------------------------------------------------
 
     def _read_stream(self, stream_id: str, from_version: int, limit: int | None, backwards: bool) -> list[RecordedEvent]:
-        if backwards:
-            where = sql.SQL("WHERE stream_id = %s") + (sql.SQL(" AND version <= %s") if from_version else sql.SQL(""))
-            params: list[Any] = [stream_id] + ([from_version] if from_version else [])
-            query = _SELECT + sql.SQL(" ") + where + sql.SQL(" ORDER BY version DESC")
-        else:
-            query = _SELECT + sql.SQL(" WHERE stream_id = %s AND version >= %s ORDER BY version")
-            params = [stream_id, from_version]
-        events = self._select(query, params, limit)
+        events = self._select(*read_stream_query(stream_id, from_version, backwards), limit)
         if events:
             self._saw(stream_id, max(events[0].version, events[-1].version))
         return events
@@ -371,7 +272,7 @@ class PostgresStore(EventStore):
             else:
                 where.append("category = ANY(%s)")
                 params.append(categories)
-        return self._select(_read_all_query(tuple(where), order), params, limit)
+        return self._select(read_all_query(tuple(where), order), params, limit)
 
     def _after(self, after: Position | None) -> tuple[list[str], list[Any], str]:
         """The cursor's WHERE conditions, their parameters and the ORDER BY of ``read_all``."""
@@ -452,7 +353,7 @@ class PostgresStore(EventStore):
             )
             return
         with self._conn() as conn:
-            conn.execute(_SAVE_CHECKPOINT, params)  # no wait for the WAL flush: see the statement
+            conn.execute(SAVE_CHECKPOINT, params)  # no wait for the WAL flush: see the statement
 
     def _checkpoint_columns(self, position: Position) -> tuple[int | None, int]:
         """The (transaction_id, global_position) columns a checkpoint at ``position`` is stored as."""
