@@ -64,16 +64,6 @@ class EventsourcingPostgresStore(EventStore):
         self.schema = check_identifier(schema, "schema", 63)
         self.conninfo = conninfo
         params = conninfo_to_dict(conninfo)
-        try:
-            with psycopg.connect(conninfo, autocommit=True) as conn:
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-                for statement in _ADAPTER_TABLES:
-                    conn.execute(statement)
-                row = conn.execute("SHOW server_version").fetchone()
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
-        assert row is not None
         self.datastore = PostgresDatastore(
             dbname=str(params.get("dbname") or params.get("user") or "postgres"),
             host=str(params.get("host") or "localhost"),
@@ -85,9 +75,23 @@ class EventsourcingPostgresStore(EventStore):
             max_overflow=pool_size - 2,
             originator_id_type="text",
         )
-        with _unavailable():
-            self.recorder = PostgresApplicationRecorder(self.datastore, events_table_name=TABLE)
-            self.recorder.create_table()
+        self.recorder = PostgresApplicationRecorder(self.datastore, events_table_name=TABLE)
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                # Writer processes open the store at once: the library's CREATE TYPE and CREATE OR
+                # REPLACE FUNCTION fail when run concurrently ("tuple concurrently updated"), so one
+                # process at a time creates the schema (the lock ends with this connection).
+                conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"eventsourcing-postgres:{schema}",))
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+                for statement in _ADAPTER_TABLES:
+                    conn.execute(statement)
+                row = conn.execute("SHOW server_version").fetchone()
+                with _unavailable():
+                    self.recorder.create_table()
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot reach PostgreSQL: {exc}") from exc
+        assert row is not None
         self.engine = EngineInfo("eventsourcing-postgres", "PostgreSQL (eventsourcing library recorder)", str(row[0]).split()[0], mode="library")
 
     @staticmethod
