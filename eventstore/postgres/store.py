@@ -230,6 +230,13 @@ class PostgresStore(EventStore):
         self._notifier.poke()
         return append_result(stream_id, rows[0][0], rows[-1][0], self._position(rows[-1][1], rows[-1][2]))
 
+    def note_commit(self, transaction_id: int) -> None:
+        """A caller committed events to this store's tables inside ``transaction()`` (the
+        eventsourcing persistence module does): read_all waits for them as for this instance's own
+        appends, and live subscribers are woken."""
+        self._own_txid = max(self._own_txid, transaction_id)
+        self._notifier.poke()
+
     def _saw(self, stream_id: str, version: int) -> None:
         if len(self._seen) >= _SEEN_STREAMS:
             self._seen.clear()
