@@ -59,6 +59,20 @@ def deployment(servers: Servers) -> Iterator[Callable[[str], Deployment]]:
         context.__exit__(None, None, None)
 
 
+@pytest.fixture
+def sqlite(tmp_path: Path) -> Iterator[Deployment]:
+    """The embedded SQLite engine, deployed for one test in its own directory."""
+    with Servers(tmp_path) as servers, engines()["sqlite"].deploy(servers) as deployment:
+        yield deployment
+
+
+@pytest.fixture
+def memory(tmp_path: Path) -> Iterator[Deployment]:
+    """The in-process memory engine, deployed for one test."""
+    with Servers(tmp_path) as servers, engines()["memory"].deploy(servers) as deployment:
+        yield deployment
+
+
 @pytest.fixture(scope="session")
 def pg_dsn(servers: Servers) -> str:
     """A PostgreSQL server: ``EVENTSTORE_POSTGRES_DSN`` if set, else the session's throwaway one."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 import pytest
+from helpers import run_cases
 
 from bench.workloads.faults import toxiproxy
 from bench.workloads.faults.audit import Fault, StoredEvent, audit, read_journals
@@ -39,19 +40,6 @@ def proxy_available() -> bool:
     """Toxiproxy is built, or can be (the first build takes a couple of minutes)."""
     cached = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "eventstore-workbench" / f"toxiproxy-{toxiproxy.VERSION}" / "server"
     return cached.is_file() or shutil.which("go") is not None
-
-
-def run(workload: Faults, stores: Any) -> list[Any]:
-    """Every measurement of every case (each of a declared metric), with the budget the runner would set."""
-    workload.deadline = time.monotonic() + (workload.params.budget_s or 60.0)
-    workload.open(stores)
-    try:
-        rows = [m for case in workload.cases() for m in workload.run_case(case)]
-    finally:
-        workload.close()
-    for m in rows:
-        workload.metric(m.metric)
-    return rows
 
 
 def value(rows: list[Any], metric: str, setting: str | None = None) -> float | None:
@@ -121,7 +109,7 @@ def test_proxy_routes_replace_every_address_a_url_names():
 
 
 def test_sqlite_durable_setting_keeps_every_append_through_writer_crashes(deployment):
-    rows = run(Faults({**TINY, "settings": ["synchronous-full"]}), deployment("sqlite"))
+    rows = run_cases(Faults({**TINY, "settings": ["synchronous-full"]}), deployment("sqlite"))
     assert value(rows, "crashes") == 2
     assert value(rows, "cuts") == 0 and "not measured" in next(m.note for m in rows if m.metric == "cuts")
     assert value(rows, "appends_acknowledged") > 0
@@ -133,7 +121,7 @@ def test_sqlite_durable_setting_keeps_every_append_through_writer_crashes(deploy
 
 def test_postgres_durable_defaults_keep_every_append_through_crashes_and_cuts(durable_postgres):
     settings = ["defaults", "synchronous-commit-off"]
-    rows = run(Faults({**TINY, "settings": settings}), durable_postgres)
+    rows = run_cases(Faults({**TINY, "settings": settings}), durable_postgres)
     external = bool(os.environ.get(DSN_ENV))
     assert value(rows, "crashes", "defaults") == (0 if external else 2)
     assert value(rows, "cuts", "defaults") == (2 if proxy_available() else 0)
@@ -164,7 +152,7 @@ def test_clients_that_bypass_the_proxy_get_no_cuts_and_the_record_says_why(own_k
         pytest.skip("Toxiproxy is neither built nor buildable here (no Go)")
     assert own_kafka.server is not None and own_kafka.server.proxy_address is None  # it advertises itself alone
     monkeypatch.setattr(own_kafka.server, "advertise", lambda routes: None)  # as a server that cannot advertise a proxy
-    rows = run(Faults({**TINY, "crashes": 0, "cuts": 1, "settle_s": 5.0}), own_kafka)
+    rows = run_cases(Faults({**TINY, "crashes": 0, "cuts": 1, "settle_s": 5.0}), own_kafka)
     assert value(rows, "cuts") == 0
     note = next(m.note for m in rows if m.metric == "cuts")
     assert note.startswith("not measured") and "directly" in note
@@ -173,7 +161,7 @@ def test_clients_that_bypass_the_proxy_get_no_cuts_and_the_record_says_why(own_k
 def test_kafka_is_cut_through_the_proxy_its_broker_advertises_and_survives_crashes(own_kafka):
     if not proxy_available():
         pytest.skip("Toxiproxy is neither built nor buildable here (no Go)")
-    rows = run(Faults({**TINY, "crashes": 1, "cuts": 2, "budget_s": 150.0}), own_kafka)
+    rows = run_cases(Faults({**TINY, "crashes": 1, "cuts": 2, "budget_s": 150.0}), own_kafka)
     note = next(m.note for m in rows if m.metric == "cuts")
     assert value(rows, "cuts") == 2, note
     assert "advertises the proxy's address" in note
@@ -246,7 +234,7 @@ class RetriesUnderNewIds(Delegating):
 @pytest.mark.parametrize(("wrapper", "caught"), [(DropsAnAppend, "lost"), (RetriesUnderNewIds, "duplicated")])
 def test_the_audit_catches_a_store_that_breaks_its_promise(durable_postgres, wrapper, caught):
     params = {**TINY, "crashes": 1, "cuts": 0, "settle_s": 3.0, "settings": ["defaults"]}
-    rows = run(Faults(params), Wrapping(durable_postgres, wrapper))
+    rows = run_cases(Faults(params), Wrapping(durable_postgres, wrapper))
     assert value(rows, caught) > 0
     if caught == "duplicated":
         assert value(rows, "ambiguous_unresolved") > 0  # the retry's answer is not what the store holds once

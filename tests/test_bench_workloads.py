@@ -6,45 +6,14 @@ import time
 from types import SimpleNamespace
 
 import pytest
+from helpers import OneStore, run_cases, values
 
-from bench.harness import engines
 from bench.workloads.calls.workload import Calls
 from bench.workloads.contention.workload import Contention
 from bench.workloads.resume.workload import ConsumerLog, Resume
 from bench.workloads.snapshots.workload import Snapshots
 from eventstore import StreamState
 from eventstore.memory import MemoryStore
-
-
-@pytest.fixture
-def memory(tmp_path):
-    with engines.Servers(tmp_path) as servers, engines.started("memory", servers) as handle:
-        yield handle
-
-
-@pytest.fixture
-def sqlite(tmp_path):
-    with engines.Servers(tmp_path) as servers, engines.started("sqlite", servers) as handle:
-        yield handle
-
-
-def run(workload, stores):
-    """Every measurement of every case, each of a metric the workload declares (as the runner demands)."""
-    if workload.params.budget_s is not None:  # as the runner does
-        workload.deadline = time.monotonic() + workload.params.budget_s
-    workload.open(stores)
-    try:
-        rows = [m for case in workload.cases() for m in workload.run_case(case)]
-    finally:
-        workload.close()
-    for m in rows:
-        workload.metric(m.metric)
-    return rows
-
-
-def values(measurements, metric, **params):
-    return [m.value for m in measurements if m.metric == metric and all(m.params.get(k) == v for k, v in params.items())]
-
 
 TINY_CONTENTION = {
     "writers": [1, 4], "skews": [0.0, 3.0], "streams": 4, "duration_s": 0.15, "warmup_s": 0.05, "max_duration_s": 0.5, "repetitions": 2,
@@ -66,21 +35,11 @@ class StaleStore(SlowReads):
         return super()._append(stream_id, batch, StreamState.ANY)
 
 
-class OneStore:
-    cross_process = False
 
-    def __init__(self, store):
-        self.store = store
-
-    def new_url(self, label):
-        return "memory://" + label
-
-    def connect(self, url):
-        return self.store
 
 
 def test_contention_loses_no_update_on_a_correct_store():
-    rows = run(Contention(TINY_CONTENTION), OneStore(SlowReads()))
+    rows = run_cases(Contention(TINY_CONTENTION), OneStore(SlowReads()))
     assert len(values(rows, "throughput")) == 8
     assert all(v > 0 for v in values(rows, "throughput"))
     assert all(v >= 0.15 for v in values(rows, "window_s"))  # never a window shorter than duration_s
@@ -97,13 +56,13 @@ def test_contention_loses_no_update_on_a_correct_store():
 
 def test_contention_detects_lost_updates_on_a_store_without_concurrency_control():
     params = {**TINY_CONTENTION, "writers": [4], "skews": [0.0], "streams": 1, "repetitions": 1}
-    rows = run(Contention(params), OneStore(StaleStore()))
+    rows = run_cases(Contention(params), OneStore(StaleStore()))
     assert sum(values(rows, "lost_updates")) > 0
 
 
 def test_snapshot_loads_replay_the_expected_tail_and_return_the_right_state(memory):
     params = {"lengths": [10, 100, 250], "intervals": [10, 100], "warm_loads": 2, "write_samples": 5, "repetitions": 2}
-    rows = run(Snapshots(params), memory)
+    rows = run_cases(Snapshots(params), memory)
     assert all(v == 0 for v in values(rows, "wrong_state")) and values(rows, "wrong_state")
     assert values(rows, "events_replayed", length=250, snapshot_every=0) == [250, 250]
     assert values(rows, "events_replayed", length=250, snapshot_every=10) == [4, 4]
@@ -115,7 +74,7 @@ def test_snapshot_loads_replay_the_expected_tail_and_return_the_right_state(memo
 
 def test_snapshot_budget_skips_long_streams_with_a_reason(memory):
     workload = Snapshots({"lengths": [100, 2000, 10**8], "intervals": [10], "write_samples": 2, "repetitions": 1, "budget_s": 30.0})
-    rows = run(workload, memory)
+    rows = run_cases(workload, memory)
     skipped = [m for m in rows if m.metric == "skipped"]
     assert [m.params["length"] for m in skipped] == [10**8]
     assert "budget" in skipped[0].note
@@ -163,7 +122,7 @@ def test_snapshot_fill_stops_at_the_deadline_and_says_how_far_it_got(memory):
 
 def test_resume_misses_nothing_and_bounds_repeats_on_sqlite(sqlite):
     params = {"kills": 2, "kill_after_s": [0.1, 0.3], "writers": 3, "checkpoint_every": 5, "repetitions": 1}
-    rows = run(Resume(params), sqlite)
+    rows = run_cases(Resume(params), sqlite)
     assert values(rows, "events_in_store")[0] > 0
     assert values(rows, "missed_events") == [0]
     assert values(rows, "acknowledged_not_stored") == [0]
@@ -214,7 +173,7 @@ def test_resume_counts_restarts_that_repeat_more_than_the_checkpoint_interval(tm
 
 def test_calls_measure_every_operation_open_and_closed(memory):
     params = {"duration_s": 0.1, "warmup_s": 0.02, "max_duration_s": 0.3, "prefill_events": 200, "repetitions": 1, "drain_timeout_s": 2.0, "loops": ["closed", "open"]}
-    rows = run(Calls(params), memory)
+    rows = run_cases(Calls(params), memory)
     for operation in ("append_single", "append_batch", "read_stream", "read_all", "live_delivery"):
         closed = values(rows, "throughput", operation=operation, loop="closed")
         opened = [m for m in rows if m.metric == "throughput" and m.params.get("operation") == operation and m.params.get("loop") == "open"]

@@ -11,8 +11,9 @@ import threading
 import time
 
 import pytest
+from helpers import OneStore, run_cases, values
 
-from bench.harness import engines, results
+from bench.harness import results
 from bench.harness.loadgen import WindowRule, WorkerError, Workers
 from bench.workloads import run_workload
 from bench.workloads.calls import tables as calls_tables
@@ -24,12 +25,6 @@ from eventstore import ConcurrencyError, open_store
 from eventstore.memory import MemoryStore
 
 FAST_WINDOW = {"duration_s": 0.1, "warmup_s": 0.02, "max_duration_s": 0.3, "repetitions": 1}
-
-
-@pytest.fixture
-def sqlite(tmp_path):
-    with engines.Servers(tmp_path) as servers, engines.started("sqlite", servers) as handle:
-        yield handle
 
 
 def alive(pid: int) -> bool:
@@ -46,10 +41,6 @@ def wait_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.05)
     return [p for p in pids if alive(p)]
-
-
-def values(measurements, metric, **params):
-    return [m.value for m in measurements if m.metric == metric and all(m.params.get(k) == v for k, v in params.items())]
 
 
 def test_no_writer_process_is_left_after_close_or_after_a_failed_case(sqlite):
@@ -164,40 +155,19 @@ class Refusing(MemoryStore):
         raise ConcurrencyError(stream_id, expected, 99)
 
 
-class OneStore:
-    cross_process = False
-
-    def __init__(self, store):
-        self.store = store
-
-    def new_url(self, label):
-        return "memory://" + label
-
-    def connect(self, url):
-        return self.store
-
-
-def run(workload, stores):
-    workload.open(stores)
-    try:
-        return [m for case in workload.cases() for m in workload.run_case(case)]
-    finally:
-        workload.close()
-
-
 def test_a_zero_throughput_point_says_why():
     tiny = {**FAST_WINDOW, "writers": [1], "skews": [0.0], "streams": 1, "warmup_s": 0.0, "max_duration_s": 0.1}
-    slow = run(Contention(tiny), OneStore(SlowAppends()))
+    slow = run_cases(Contention(tiny), OneStore(SlowAppends()))
     [zero] = [m for m in slow if m.metric == "throughput"]
     assert zero.value == 0 and "shorter than one command" in zero.note and "0.4" in zero.note
     assert values(slow, "command_latency_histogram") == [1]  # started in the window, completed after it
 
-    refused = run(Contention({**tiny, "max_attempts": 2}), OneStore(Refusing()))
+    refused = run_cases(Contention({**tiny, "max_attempts": 2}), OneStore(Refusing()))
     [zero] = [m for m in refused if m.metric == "throughput"]
     assert zero.value == 0 and "exhausted after 2 attempts" in zero.note
     assert all("no successful command started inside the window" in m.note for m in refused if m.metric.startswith("command_latency"))
 
-    calls = run(Calls({**FAST_WINDOW, "operations": ["append_single"], "loops": ["closed", "open"], "max_duration_s": 0.1, "prefill_events": 1}), OneStore(SlowAppends()))
+    calls = run_cases(Calls({**FAST_WINDOW, "operations": ["append_single"], "loops": ["closed", "open"], "max_duration_s": 0.1, "prefill_events": 1}), OneStore(SlowAppends()))
     [zero] = [m for m in calls if m.metric == "throughput"]
     assert zero.value == 0 and "shorter than one call" in zero.note
     [skipped] = [m for m in calls if m.metric == "skipped"]  # the open loop has no rate to run at
