@@ -22,6 +22,7 @@ import errno
 import json
 import logging
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -274,6 +275,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="powerloss daemon: %(message)s")
     os.umask(0)  # the kernel has applied the caller's umask already
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a handle per open file, and per file changed since its sync
     Daemon(Durability(args.root, args.trash, keep_everything=args.keep_everything), args.mountpoint).run()
 
 
