@@ -248,15 +248,17 @@ def test_stats_count_what_each_cut_dropped(mount: PowerLossMount, here: Path) ->
     write(here / "synced", b"s" * 50, sync=True)
     write(here / "unsynced", b"u" * 100)
     write(here / "unsynced", b"U" * 20, offset=90)  # 10 bytes rewritten, 10 appended
+    write(here / "shrunk", b"s" * 10, sync=True)
     fsync(here)
+    os.truncate(here / "shrunk", 5)  # a size change: a file dropped, no bytes
     (here / "late").mkdir()
     assert mount.stats().bytes_unsynced == 110
     cut = mount.power_cut()
     after = mount.stats()
-    assert after.bytes_written - before.bytes_written == 170
-    assert after.bytes_synced - before.bytes_synced == 50
+    assert after.bytes_written - before.bytes_written == 180
+    assert after.bytes_synced - before.bytes_synced == 60
     assert after.cuts == before.cuts + 1 and after.last_cut == cut
-    expect(mount, cut == CutStats(bytes_dropped=110, files_dropped=1, entries_dropped=1))
+    expect(mount, cut == CutStats(bytes_dropped=110, files_dropped=2, entries_dropped=1))
 
 
 def test_a_cut_waits_for_killed_users_and_names_a_live_one(mount: PowerLossMount, here: Path) -> None:

@@ -60,7 +60,12 @@ class _File:
     synced_size: int
     saved: Ranges = field(default_factory=Ranges)  # parts of the synced region whose originals are kept
     originals: list[tuple[int, bytes]] = field(default_factory=list)
-    changed: Ranges = field(default_factory=Ranges)  # every byte changed since the sync, for the counts
+    written: Ranges = field(default_factory=Ranges)  # every byte written since the sync, for the counts
+    resized: bool = False  # truncated or extended since the sync
+
+    @property
+    def unsynced(self) -> bool:
+        return self.resized or self.written.total > 0
 
 
 class Kind(Enum):
@@ -82,21 +87,22 @@ class _Change:
 class CutStats:
     """What one power cut discarded."""
 
-    bytes_dropped: int  # distinct file bytes changed since their file's last sync, undone
-    files_dropped: int  # files whose unsynced changes were undone
+    bytes_dropped: int  # distinct bytes written since their file's last sync, undone
+    files_dropped: int  # files whose unsynced writes or size changes were undone
     entries_dropped: int  # namespace changes (create, rename, removal, ...) undone
 
 
 @dataclass(frozen=True)
 class Stats:
-    """Counts since the mount started. Bytes written twice between syncs count twice in
-    ``bytes_written`` and once in the synced, dropped and unsynced counts (changed bytes)."""
+    """Counts since the mount started. A byte written twice between syncs counts twice in
+    ``bytes_written`` and once in the synced, dropped and unsynced counts; a size change alone
+    (truncate, a sparse extension) counts a file but no bytes."""
 
     cuts: int = 0
     bytes_written: int = 0  # bytes accepted by write calls
-    bytes_synced: int = 0  # changed bytes a file sync made durable
-    bytes_dropped: int = 0  # changed bytes cuts undid
-    bytes_unsynced: int = 0  # changed bytes a cut now would undo
+    bytes_synced: int = 0  # written bytes a file sync made durable
+    bytes_dropped: int = 0  # written bytes cuts undid
+    bytes_unsynced: int = 0  # written bytes a cut now would undo
     files_synced: int = 0  # file syncs that found changes to make durable
     files_dropped: int = 0
     entries_changed: int = 0  # namespace changes made
@@ -130,7 +136,7 @@ class Durability:
             record = self._record(fd)
             self._save(record, offset, offset + len(data))
             written = os.pwrite(fd, data, offset)
-            record.changed.add(offset, offset + written)
+            record.written.add(offset, offset + written)
             self._counts["bytes_written"] += written
             return written
 
@@ -140,7 +146,7 @@ class Durability:
             size = os.fstat(fd).st_size
             self._save(record, length, size)
             os.ftruncate(fd, length)
-            record.changed.add(min(length, size), max(length, size))
+            record.resized = record.resized or length != size
 
     def sync_file(self, fd: int) -> None:
         """fsync or fdatasync: the file's data and size become durable (not its name)."""
@@ -163,9 +169,9 @@ class Durability:
             record.originals.append((gap_start, os.pread(record.fd, gap_end - gap_start, gap_start)))
 
     def _settle(self, record: _File) -> None:
-        if record.changed.total:
+        if record.unsynced:
             self._counts["files_synced"] += 1
-            self._counts["bytes_synced"] += record.changed.total
+            self._counts["bytes_synced"] += record.written.total
         os.close(record.fd)
 
     # -- namespace -------------------------------------------------------------------------------
@@ -300,7 +306,7 @@ class Durability:
                     os.close(record.fd)
                 for change in changes:
                     self._undo(change)
-                dropped = [record.changed.total for record in files if record.changed.total]
+                dropped = [record.written.total for record in files if record.unsynced]
                 result = CutStats(sum(dropped), len(dropped), len(changes))
             self._counts["cuts"] += 1
             self._counts["bytes_dropped"] += result.bytes_dropped
@@ -322,5 +328,5 @@ class Durability:
 
     def stats(self) -> Stats:
         with self._lock:
-            unsynced = sum(record.changed.total for record in self._files.values())
+            unsynced = sum(record.written.total for record in self._files.values())
             return Stats(**self._counts, bytes_unsynced=unsynced, last_cut=self._last_cut)
