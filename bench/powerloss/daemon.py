@@ -56,6 +56,7 @@ class PowerLossFS(mfusepy.Operations):
 
     def init_with_config(self, conn_info: Any, config_3: Any) -> None:
         config_3.hard_remove = 1  # an unlinked open file is unlinked, not renamed to .fuse_hidden*
+        config_3.nullpath_ok = 1  # ... and still served, by handle (libfuse refuses it with ESTALE otherwise)
         config_3.use_ino = 1
         config_3.kernel_cache = 1  # every change comes through this mount, and a cut remounts
         conn_info.want &= ~_WRITEBACK_CACHE
@@ -180,6 +181,15 @@ class PowerLossFS(mfusepy.Operations):
         os.chmod(self.model.full(path), mode)
         return 0
 
+    def utimens(self, path: str | None, times: Any, fh: int | None = None) -> int:
+        """utimensat(2) itself with the kernel's two timespecs, so UTIME_NOW and UTIME_OMIT keep their
+        meaning; by handle when there is one (futimens on an unlinked open file has no path)."""
+        if fh is not None:
+            done = _libc.futimens(fh, times)
+        else:
+            done = _libc.utimensat(_AT_FDCWD, self.model.full(path or "").encode(), times, _AT_SYMLINK_NOFOLLOW)
+        return -ctypes.get_errno() if done != 0 else 0
+
     def chown(self, path: str, uid: int, gid: int) -> int:
         os.chown(self.model.full(path), uid, gid, follow_symlinks=False)
         return 0
@@ -193,7 +203,7 @@ class PowerLossFS(mfusepy.Operations):
 
 
 class _FUSE(mfusepy.FUSE):
-    """mfusepy's bridge, mending three FUSE 3 callbacks it simplifies away."""
+    """mfusepy's bridge, mending three FUSE 3 callbacks it simplifies too far."""
 
     def rename_fuse_3(self, old: bytes, new: bytes, flags: int) -> int:
         # RENAME_NOREPLACE and RENAME_EXCHANGE are not modelled: refuse them, as LazyFS does (callers
@@ -205,13 +215,9 @@ class _FUSE(mfusepy.FUSE):
         return self.ftruncate(path, length, fip) if fip else super().truncate_fuse_3(path, length, fip)
 
     def utimens_fuse_3(self, path: bytes | None, buf: Any, fip: Any) -> int:
-        # utimensat(2) itself, so that UTIME_NOW and UTIME_OMIT keep their meaning.
-        if path is None:
-            return -errno.ENOSYS
-        full = self.operations.model.full(path.decode(self.encoding, self.errors)).encode(self.encoding, self.errors)
-        if _libc.utimensat(_AT_FDCWD, full, buf, _AT_SYMLINK_NOFOLLOW) != 0:
-            return -ctypes.get_errno()
-        return 0
+        # The raw timespecs (mfusepy turns UTIME_NOW and UTIME_OMIT into times), and the handle.
+        decoded = None if path is None else path.decode(self.encoding, self.errors)
+        return int(self.operations.utimens(decoded, buf, fip.contents.fh if fip else None))
 
 
 class Daemon:
