@@ -190,6 +190,21 @@ def test_unlink_and_rmdir_without_the_directorys_fsync_are_undone(mount: PowerLo
     expect(mount, contents(here / "f") == b"synced" and (here / "d").is_dir() and not (here / "gone").exists())
 
 
+def test_a_file_unlinked_while_open_is_served_and_returns_with_what_was_synced(mount: PowerLossMount, here: Path) -> None:
+    write(here / "f", b"before", sync=True)
+    fsync(here)
+    fd = os.open(here / "f", os.O_RDWR)
+    try:
+        (here / "f").unlink()
+        os.pwrite(fd, b"after!", 0)
+        os.fsync(fd)
+        os.pwrite(fd, b"lost", 0)
+    finally:
+        os.close(fd)
+    mount.power_cut()
+    expect(mount, contents(here / "f") == b"after!")
+
+
 def test_rename_without_the_directorys_fsync_is_undone(mount: PowerLossMount, here: Path) -> None:
     write(here / "new", b"new version", sync=True)
     write(here / "current", b"old version", sync=True)

@@ -45,7 +45,9 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 class PowerLossFS(mfusepy.Operations):
-    """Path-based passthrough: reads go straight to the backing files, changes through the model."""
+    """Passthrough: reads go straight to the backing files, changes through the model. A call that
+    comes with a handle is served by it and gets no path (libfuse's nullpath_ok): a file unlinked
+    while open is still served."""
 
     use_ns = True
 
@@ -56,7 +58,7 @@ class PowerLossFS(mfusepy.Operations):
 
     def init_with_config(self, conn_info: Any, config_3: Any) -> None:
         config_3.hard_remove = 1  # an unlinked open file is unlinked, not renamed to .fuse_hidden*
-        config_3.nullpath_ok = 1  # ... and still served, by handle (libfuse refuses it with ESTALE otherwise)
+        config_3.nullpath_ok = 1  # ... and still served: every call with a handle is served by handle, without a path
         config_3.use_ino = 1
         config_3.kernel_cache = 1  # every change comes through this mount, and a cut remounts
         conn_info.want &= ~_WRITEBACK_CACHE
@@ -70,19 +72,25 @@ class PowerLossFS(mfusepy.Operations):
         attrs.update(st_atime=st.st_atime_ns, st_mtime=st.st_mtime_ns, st_ctime=st.st_ctime_ns)
         return attrs
 
-    def readdir(self, path: str, fh: int) -> list[tuple[str, dict[str, int], int]]:
+    def opendir(self, path: str) -> int:
+        return os.open(self.model.full(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def readdir(self, path: str | None, fh: int) -> list[tuple[str, dict[str, int], int]]:
         # Entries carry their inode numbers: with use_ino a zero one would make readdir(3) skip them.
-        full = self.model.full(path)
-        here, parent = os.lstat(full), os.lstat(os.path.join(full, ".."))
+        here, parent = os.fstat(fh), os.stat("..", dir_fd=fh)
         entries = [(".", {"st_ino": here.st_ino, "st_mode": here.st_mode}, 0), ("..", {"st_ino": parent.st_ino, "st_mode": parent.st_mode}, 0)]
-        with os.scandir(full) as found:
+        with os.scandir(fh) as found:
             entries += [(entry.name, {"st_ino": entry.inode(), "st_mode": entry.stat(follow_symlinks=False).st_mode}, 0) for entry in found]
         return entries
+
+    def releasedir(self, path: str | None, fh: int) -> int:
+        os.close(fh)
+        return 0
 
     def readlink(self, path: str) -> str:
         return os.readlink(self.model.full(path))
 
-    def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
+    def read(self, path: str | None, size: int, offset: int, fh: int) -> bytes:
         return os.pread(fh, size, offset)
 
     def statfs(self, path: str) -> dict[str, int]:
@@ -110,7 +118,7 @@ class PowerLossFS(mfusepy.Operations):
             self._sync_handles.add(fd)
         return fd
 
-    def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
+    def write(self, path: str | None, data: bytes, offset: int, fh: int) -> int:
         written = self.model.write(fh, data, offset)
         if fh in self._sync_handles:
             self.model.sync_file(fh)
@@ -127,11 +135,11 @@ class PowerLossFS(mfusepy.Operations):
             os.close(fd)
         return 0
 
-    def fsync(self, path: str, datasync: int, fh: int) -> int:
+    def fsync(self, path: str | None, datasync: int, fh: int) -> int:
         self.model.sync_file(fh)
         return 0
 
-    def release(self, path: str, fh: int) -> int:
+    def release(self, path: str | None, fh: int) -> int:
         self._sync_handles.discard(fh)
         os.close(fh)
         return 0
@@ -171,8 +179,8 @@ class PowerLossFS(mfusepy.Operations):
         self.model.rename(old, new)
         return 0
 
-    def fsyncdir(self, path: str, datasync: int, fh: int) -> int:
-        self.model.sync_dir(path)
+    def fsyncdir(self, path: str | None, datasync: int, fh: int) -> int:
+        self.model.sync_dir(fh)
         return 0
 
     # -- attributes (kept as they are made: the model does not undo them) -------------------------
@@ -181,13 +189,13 @@ class PowerLossFS(mfusepy.Operations):
         os.chmod(self.model.full(path), mode)
         return 0
 
-    def utimens(self, path: str | None, times: Any, fh: int | None = None) -> int:
+    def utimens(self, path: str, times: Any, fh: int | None = None) -> int:
         """utimensat(2) itself with the kernel's two timespecs, so UTIME_NOW and UTIME_OMIT keep their
         meaning; by handle when there is one (futimens on an unlinked open file has no path)."""
         if fh is not None:
             done = _libc.futimens(fh, times)
         else:
-            done = _libc.utimensat(_AT_FDCWD, self.model.full(path or "").encode(), times, _AT_SYMLINK_NOFOLLOW)
+            done = _libc.utimensat(_AT_FDCWD, self.model.full(path).encode(), times, _AT_SYMLINK_NOFOLLOW)
         return -ctypes.get_errno() if done != 0 else 0
 
     def chown(self, path: str, uid: int, gid: int) -> int:

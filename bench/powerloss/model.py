@@ -221,11 +221,11 @@ class Durability:
                 raise
             self._logged(_Change(Kind.RENAME, path, self._parents(old) | self._parents(new), source=source, trash=trash))
 
-    def sync_dir(self, path: str) -> None:
-        """fsync of a directory: its entry changes become durable, and (as a journal commits in
-        order) every namespace change made before the last of them."""
+    def sync_dir(self, fd: int) -> None:
+        """fsync of a directory (``fd`` open on it): its entry changes become durable, and (as a
+        journal commits in order) every namespace change made before the last of them."""
         with self._lock:
-            ino = os.lstat(self.full(path)).st_ino
+            ino = os.fstat(fd).st_ino
             last = max((k for k, change in enumerate(self._log) if ino in change.dirs), default=-1)
             for change in self._log[: last + 1]:
                 if change.trash:
