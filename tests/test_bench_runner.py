@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from bench.harness import engines
-from bench.harness.metrics import Metric
+from bench.harness.convergence import Convergence, Target
+from bench.harness.metrics import Dimension, Metric
 from bench.harness.params import ConvergingParams, ParameterError
 from bench.harness.records import read_records
+from bench.harness.runner import run
 from bench.harness.workload import Measurement, Workload
 from bench.workloads import run_workload, workloads
 from eventstore import open_store
@@ -157,6 +159,7 @@ class _Noisy(Workload[ConvergingParams]):
 
     name, title = "noisy", "A workload whose points converge or not"
     params_type = ConvergingParams
+    dimensions = (Dimension("point", "which of the two points"),)
     metrics = (Metric("throughput", "commands/s", "what converges", "higher"),)
     converge_on = ("throughput",)
 
@@ -186,3 +189,23 @@ def test_a_point_measured_once_has_no_ci_rather_than_a_zero_one(tmp_path, monkey
     verdicts = [r for r in read_records(tmp_path) if r["kind"] == "measurement" and r["metric"] == "ci95_relative"]
     assert len(verdicts) == 2
     assert all(v["value"] is None and "one repetition, so no CI" in v["note"] for v in verdicts)
+
+
+def test_matrix_points_run_first_engines_in_turn_up_to_their_own_cap(tmp_path):
+    """A target point runs before the sweep, one repetition per engine per round (repetition k of
+    every engine before any k + 1), and up to ``matrix_max_repetitions`` rather than ``max_repetitions``."""
+    params = {"repetitions": 2, "max_repetitions": 3, "matrix_max_repetitions": 6}
+    run(_Noisy(params), engines="memory,sqlite", results_dir=tmp_path, progress=False, targets=[Target({"point": "noisy"}, "throughput")])
+    rows = [(r["engine"], r["params"]["point"], r["repetition"]) for r in read_records(tmp_path) if r.get("metric") == "throughput"]
+    assert [(e, k) for e, p, k in rows if p == "noisy"] == [(e, k) for k in range(6) for e in ("memory", "sqlite")]
+    assert rows.index(("memory", "steady", 0)) > rows.index(("sqlite", "noisy", 5))  # the sweep comes after every round
+    assert [k for e, p, k in rows if (e, p) == ("sqlite", "steady")] == [0, 1]  # converged: no repetition beyond the grid
+    spent = {r["engine"]: r["spent_s"] for r in read_records(tmp_path) if r["kind"] == "engine"}
+    assert set(spent) == {"memory", "sqlite"} and all(v is not None and v >= 0 for v in spent.values())
+
+
+def test_a_naive_or_emulated_engine_does_not_compete_so_its_matrix_points_keep_the_sweep_cap(tmp_path, monkeypatch):
+    seen = Convergence(_Noisy({"repetitions": 1, "max_repetitions": 2, "matrix_max_repetitions": 9}), [Target({"point": "noisy"}, "throughput")], competes=False)
+    assert not seen.decisive({"point": "noisy", "repetition": 0}) and seen.cap_of((("point", "noisy"),)) == 2
+    competing = Convergence(_Noisy({"repetitions": 1, "max_repetitions": 2, "matrix_max_repetitions": 9}), [Target({"point": "noisy"}, "throughput")])
+    assert competing.decisive({"point": "noisy", "repetition": 0}) and competing.cap_of((("point", "noisy"),)) == 9

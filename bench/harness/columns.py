@@ -9,12 +9,13 @@ at this point", and why). ``at_point`` and ``totals`` pick the usual kinds of ce
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pandas as pd
 
+from .convergence import Target
 from .metrics import Metric
 from .results import Results, engine_status, merged_latency, notes, point_summary
 from .workload import Workload
@@ -54,12 +55,16 @@ class Cell:
     unstable: bool = False
     client_bound: bool = False
     reason: str | None = None
+    #: The value of each repetition (by its number, which is its round where engines ran in turn),
+    #: for resampling the cell: a verdict's confidence redraws them.
+    samples: Mapping[int, float] = field(default_factory=dict)
 
     def scaled(self, factor: float) -> Cell:
         def times(x: float | None) -> float | None:
             return None if x is None else x * factor
 
-        return Cell(times(self.value), self.run_id, times(self.ci_low), times(self.ci_high), self.n, self.unstable, self.client_bound, self.reason)
+        return Cell(times(self.value), self.run_id, times(self.ci_low), times(self.ci_high), self.n, self.unstable, self.client_bound, self.reason,
+                    {k: v * factor for k, v in self.samples.items()})
 
     @property
     def ci_relative(self) -> float | None:
@@ -83,14 +88,31 @@ class Source:
     workload: type[Workload[Any]]
     metric_name: str
     description: str
-    pick: Pick
+    #: How a cell is read; by default the metric at ``point`` (``at_point``).
+    pick: Pick | None = None
     unit: str | None = None
     better: str | None = None
     #: A short stable name for the column (what a decision profile weighs), independent of its point.
     key: str = ""
+    #: The operating point the column reads, which a run measures first (None: the column totals a run).
+    point: Mapping[str, Any] | None = None
+    #: With the default ``pick``: the metric holding the load generator's own ceiling at ``point``.
+    ceiling: str | None = None
+    #: A run repeats ``point`` until the column's metric is known; False where its workload makes the
+    #: figure known within one case (it records the figure's CI itself).
+    converge: bool = True
 
     def __post_init__(self) -> None:
         self.workload.metric(self.metric_name)  # an undeclared metric fails here, not on a page
+        if self.pick is None:
+            if self.point is None:
+                raise ValueError(f"column {self.label!r}: give a pick or the point it reads")
+            object.__setattr__(self, "pick", at_point(self.workload.name, dict(self.point), self.ceiling))
+
+    @property
+    def target(self) -> Target | None:
+        """What a run of this column's workload measures first, or None."""
+        return None if self.point is None else Target(self.point, self.metric_name if self.converge else None)
 
     @property
     def metric(self) -> Metric:
@@ -111,6 +133,7 @@ class Source:
 
     def cell(self, results: Results, engine: str) -> Cell:
         """The cell of one engine, in the unit shown."""
+        assert self.pick is not None  # set by __post_init__
         cell = self.pick(results, engine, self.metric)
         return cell if self.unit else cell.scaled(DISPLAY_UNITS.get(self.metric.unit, ("", 1.0))[1])
 
@@ -170,7 +193,9 @@ def at_point(workload: str, point: dict[str, Any], ceiling: str | None = None) -
             top, own = point_summary(frame, ceiling, []), point_summary(frame, "throughput", [])
             measured = not top.empty and top["n"].iloc[0] > 0 and not own.empty and own["n"].iloc[0] > 0
             bound = measured and float(own["median"].iloc[0]) >= CLIENT_BOUND * float(top["median"].iloc[0])
-        return Cell(value, str(row["run_id"]), float(row["ci_low"]), float(row["ci_high"]), int(row["n"]), bool(row["unstable"]), bound)
+        values = frame[frame["metric"] == metric.name].dropna(subset=["value"])
+        samples = {int(r): float(v) for r, v in values.groupby("repetition")["value"].median().items()} if not values.empty else {}
+        return Cell(value, str(row["run_id"]), float(row["ci_low"]), float(row["ci_high"]), int(row["n"]), bool(row["unstable"]), bound, samples=samples)
 
     return pick
 

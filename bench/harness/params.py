@@ -93,11 +93,16 @@ class ConvergingParams(Params):
     """Parameters of a workload whose points repeat until their figure is known (``Workload.converge_on``)."""
 
     max_repetitions: int = param(8, "a point whose 95 % CI is not yet within ±5 % of its median gets more repetitions, up to this many")
+    matrix_max_repetitions: int = param(
+        20, "... and a point the comparison matrix reads, on an engine that competes for a verdict, up to this many (measured first, engines in turn)",
+    )
 
     def check(self) -> None:
         super().check()
         if self.max_repetitions < self.repetitions:
             raise ParameterError("max_repetitions must be >= repetitions")
+        if self.matrix_max_repetitions < self.max_repetitions:
+            raise ParameterError("matrix_max_repetitions must be >= max_repetitions")
 
 
 class _Mismatch(Exception):

@@ -84,6 +84,7 @@ ENGINE_SCHEMA: dict[str, Any] = {
         "settings": {"type": "object"},
         "capabilities": {"type": ["object", "null"]},
         "elapsed_s": {"type": ["number", "null"]},
+        "spent_s": {"type": ["number", "null"], "description": "seconds of the engine's own cases and open (what its budget counts)"},
     },
     "allOf": [{"if": {"properties": {"status": {"const": "not_measured"}}}, "then": {"properties": {"reason": {"type": "string", "minLength": 1}}}}],
 }

@@ -1,17 +1,26 @@
-"""Run workloads against engines and write their records.
+"""Run a workload against engines and write its records.
 
-For each engine: start it (or record why it cannot be measured), probe one store for its
-version and capabilities, run every case with a progress bar, and write each measurement as soon
-as it exists. Ctrl-C stops after the current call: the records written so far stay valid, and the
+For each engine: start it (or record why it cannot be measured), probe one store for its version
+and capabilities, run every case with a progress bar, and write each measurement as soon as it
+exists. Ctrl-C stops after the current call: the records written so far stay valid, and the
 interrupted engine is recorded as ``interrupted``.
+
+With ``targets`` (the matrix's operating points, ``convergence.Target``) the budget goes to what
+decides first: every engine is started and opened at once, and the target points are measured in
+rounds, engines in turn (A, B, C, A, B, C ...), one repetition per round, until each is known or
+capped, so that slow drift of a shared machine hits every engine alike and repetition k of two
+engines comes from the same round (a ratio between them can be taken per round). Then each engine
+runs the rest of its grid (the sweeps behind the figures) with the time it has left. Each engine
+spends its own ``budget_s``: the time of its own cases, not the others' rounds.
 """
 from __future__ import annotations
 
-import math
 import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +28,9 @@ from typing import Any
 from tqdm import tqdm
 
 from . import engines as engine_registry
-from . import environment, stats
-from .params import ConvergingParams, ParameterError
+from . import environment
+from .convergence import Convergence, Target, point_of
+from .params import ParameterError
 from .records import PROFILES, SCHEMA_VERSION, RecordWriter, new_run_id, now_iso
 from .workload import Measurement, Workload
 
@@ -68,6 +78,7 @@ def run(
     run_id: str | None = None,
     progress: bool = True,
     profile: str = "decision",
+    targets: Iterable[Target] = (),
 ) -> RunSummary:
     """Run one workload on each engine and append its records to ``<results_dir>/records/<workload>.jsonl``.
 
@@ -76,9 +87,11 @@ def run(
         engines: engine names, a comma-separated string, ``"default"`` or ``"all"``.
         results_dir: where records and ``environment.json`` go; created if missing.
         run_id: the run these records belong to; a new one when None.
-        progress: show a tqdm progress bar per engine.
+        progress: show a tqdm progress bar.
         profile: the parameter profile the run uses, stamped on every record: a run of any profile
             but ``decision`` is a smoke-sized run, and every page says so.
+        targets: the matrix's operating points this workload measures: with any, engines run in
+            interleaved rounds over them first (see the module's docstring); without, one after another.
     """
     if profile not in PROFILES:
         raise ParameterError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
@@ -87,143 +100,201 @@ def run(
     workload = instance.name
     summary = RunSummary(run_id or new_run_id(), workload, results_dir, results_dir / "records" / f"{workload}.jsonl", profile=profile)
     environment.update(results_dir)
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, RecordWriter(summary.records_path) as writer:
+    targets = [t for t in targets if any(t.matches(case) for case in instance.cases())]
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, RecordWriter(summary.records_path) as writer, ExitStack() as stack:
         services = engine_registry.Servers(Path(tmp))
+        stack.callback(services.close)
+        bar = stack.enter_context(tqdm(desc=workload, total=0, disable=not progress, file=sys.stderr, leave=False))
+        run = _Run(instance, summary, writer, services, targets, bar)
         try:
-            for name in names:
-                outcome = EngineOutcome(name, "interrupted")
-                summary.outcomes.append(outcome)
-                _run_engine(instance, name, services, writer, summary, outcome, progress)
+            if targets:
+                run.interleaved(names)
+            else:
+                for name in names:
+                    run.one_after_another(name)
         except KeyboardInterrupt:
             summary.interrupted = True
-        finally:
-            services.close()
+            run.close("stopped by Ctrl-C; records before it are kept")
+        except BaseException as exc:
+            run.close(f"the run failed: {type(exc).__name__}: {exc}"[:500])
+            raise
     return summary
 
 
-def _run_engine(workload: Workload, name: str, services: Any, writer: RecordWriter, summary: RunSummary, outcome: EngineOutcome, progress: bool) -> None:
-    started = time.monotonic()
-    base = {"schema_version": SCHEMA_VERSION, "run_id": summary.run_id, "workload": workload.name, "engine": name, "profile": summary.profile}
-    status: dict[str, Any] = {}
-    try:
-        with engine_registry.started(name, services) as handle:
-            if workload.needs_cross_process and not handle.cross_process:
+class _Engine:
+    """One engine's part of a run: its deployment, its own workload instance, what it spent, what it recorded."""
+
+    def __init__(self, name: str, workload: Workload[Any], outcome: EngineOutcome, base: dict[str, Any]) -> None:
+        self.name, self.workload, self.outcome, self.base = name, workload, outcome, base
+        self.stack = ExitStack()
+        self.stamp: dict[str, Any] = {}
+        self.status: dict[str, Any] = {}
+        self.spent = 0.0
+        self.began = time.monotonic()
+        self.seen: Convergence | None = None
+        self.open = False
+        self.finished = False
+
+    @property
+    def budget(self) -> float | None:
+        return self.workload.params.budget_s
+
+    def left(self) -> float:
+        return float("inf") if self.budget is None else self.budget - self.spent
+
+
+class _Run:
+    def __init__(self, instance: Workload[Any], summary: RunSummary, writer: RecordWriter, services: Any, targets: list[Target], bar: Any) -> None:
+        self.instance, self.summary, self.writer, self.services, self.targets, self.bar = instance, summary, writer, services, targets, bar
+        self.engines: list[_Engine] = []
+
+    # -- the two orders ----------------------------------------------------------------------------
+
+    def one_after_another(self, name: str) -> None:
+        engine = self._start(name)
+        if engine.open:
+            cases = engine.workload.cases()
+            self.bar.total += len(cases)
+            self._cases(engine, cases)
+            self._converge(engine)
+        self._finish(engine)
+
+    def interleaved(self, names: list[str]) -> None:
+        started = [self._start(name) for name in names]
+        running = [e for e in started if e.open]
+        for engine in started:
+            if not engine.open:
+                self._finish(engine)
+        first = {e.name: [c for c in e.workload.cases() if e.seen is not None and e.seen.decisive(c)] for e in running}
+        for engine in running:
+            self.bar.total += len(engine.workload.cases())
+        # The operating points, in rounds: every engine's repetition k before any engine's k + 1.
+        rounds = max((c["repetition"] for cases in first.values() for c in cases), default=-1) + 1
+        for k in range(rounds):
+            for engine in running:
+                self._cases(engine, [c for c in first[engine.name] if c["repetition"] == k])
+        while True:
+            ran = False
+            for engine in running:
+                assert engine.seen is not None
+                more = engine.seen.pending({point_of(c) for c in first[engine.name]})
+                if more and engine.left() > 0:
+                    self.bar.total += len(more)
+                    self._cases(engine, more)
+                    ran = True
+            if not ran:
+                break
+        # Then the sweeps, engine by engine, with the time each has left.
+        for engine in running:
+            self._cases(engine, [c for c in engine.workload.cases() if c not in first[engine.name]])
+            self._converge(engine)
+            self._finish(engine)
+
+    # -- one engine ----------------------------------------------------------------------------------
+
+    def _start(self, name: str) -> _Engine:
+        """Deploy, probe and open ``name``; an engine that cannot be measured says why at ``_finish``."""
+        outcome = EngineOutcome(name, "interrupted")
+        self.summary.outcomes.append(outcome)
+        base = {"schema_version": SCHEMA_VERSION, "run_id": self.summary.run_id, "workload": self.instance.name, "engine": name, "profile": self.summary.profile}
+        engine = _Engine(name, type(self.instance)(self.instance.params), outcome, base)
+        self.engines.append(engine)
+        try:
+            handle = engine.stack.enter_context(engine_registry.started(name, self.services))
+            if engine.workload.needs_cross_process and not handle.cross_process:
                 raise engine_registry.NotMeasured(f"{name} stores live inside one process; this workload needs a consumer in another process")
             info, capabilities, extra = engine_registry.probe(handle)
             settings = {**handle.settings, **extra}
-            environment.update(summary.results_dir, {name: settings})
-            stamp = {**base, "backend": info.backend, "product": info.engine, "engine_version": info.version, "emulator": bool(info.emulator), "mode": info.mode}
-            status = {**stamp, "settings": settings, "capabilities": capabilities.as_dict()}
-            budget = workload.params.budget_s
-            workload.deadline = started + budget if budget is not None else None
-            workload.open(handle)
-            try:
-                cases = workload.cases()
-                label = f"{workload.name} on {name}" + (" (emulator)" if info.emulator else "")
-                seen = _Convergence(workload)
-                with tqdm(cases, desc=label, disable=not progress, file=sys.stderr, leave=False) as bar:
-                    for case in bar:
-                        spent = time.monotonic() - started
-                        if budget is not None and spent > budget:
-                            outcome.skipped_cases += 1
-                            writer.write(_record(stamp, _skipped(case, f"skipped: {name} used its {budget:g} s budget for {workload.name} ({spent:.0f} s spent)"), workload))
-                            continue
-                        outcome.records += _run_case(workload, case, stamp, writer, outcome, seen)
-                    # Then more repetitions, one per round to every point not yet known well enough.
-                    while (more := seen.pending()) and workload.time_left() > 0:
-                        bar.total += len(more)
-                        for case in more:
-                            if workload.time_left() <= 0:
-                                break
-                            outcome.records += _run_case(workload, case, stamp, writer, outcome, seen)
-                            bar.update()
-                for m in seen.verdicts(budget_left=workload.time_left() > 0):
-                    writer.write(_record(stamp, m, workload))
-            finally:
-                workload.close()
-        outcome.status = "measured"
-    except engine_registry.NotMeasured as exc:
-        outcome.status, outcome.reason = "not_measured", str(exc)
-    except KeyboardInterrupt:
-        outcome.status, outcome.reason = "interrupted", "stopped by Ctrl-C; records before it are kept"
-        raise
-    except Exception as exc:  # the engine broke outside a case (start-up, open): report, go on
-        outcome.status, outcome.reason = "not_measured", f"failed: {type(exc).__name__}: {exc}"[:500]
-    finally:
-        outcome.elapsed_s = time.monotonic() - started
-        writer.write({
-            **base, "kind": "engine", "status": outcome.status, "reason": outcome.reason, "recorded_at": now_iso(),
-            "elapsed_s": outcome.elapsed_s, **{k: v for k, v in status.items() if k not in base},
-        })
+            environment.update(self.summary.results_dir, {name: settings})
+            engine.stamp = {**base, "backend": info.backend, "product": info.engine, "engine_version": info.version, "emulator": bool(info.emulator), "mode": info.mode}
+            engine.status = {**engine.stamp, "settings": settings, "capabilities": capabilities.as_dict()}
+            competes = not info.emulator and info.mode != "naive"
+            engine.seen = Convergence(engine.workload, self.targets, competes=competes)
+            with self._timed(engine):
+                engine.workload.open(handle)
+            engine.stack.callback(engine.workload.close)
+            engine.open = True
+        except engine_registry.NotMeasured as exc:
+            outcome.status, outcome.reason = "not_measured", str(exc)
+        except Exception as exc:  # the engine broke outside a case (start-up, open): report, go on
+            outcome.status, outcome.reason = "not_measured", f"failed: {type(exc).__name__}: {exc}"[:500]
+        return engine
+
+    def _cases(self, engine: _Engine, cases: list[dict[str, Any]]) -> None:
+        """Run ``cases`` on ``engine``; once its budget is spent, the rest are recorded as skipped."""
+        for case in cases:
+            self.bar.set_postfix_str(engine.name, refresh=False)
+            if engine.left() <= 0:
+                engine.outcome.skipped_cases += 1
+                reason = f"skipped: {engine.name} used its {engine.budget:g} s budget for {engine.workload.name} ({engine.spent:.0f} s spent)"
+                self.writer.write(_record(engine.stamp, _skipped(case, reason), engine.workload))
+            else:
+                with self._timed(engine):
+                    engine.outcome.records += _run_case(engine, case, self.writer)
+            self.bar.update()
+
+    def _converge(self, engine: _Engine) -> None:
+        """More repetitions, one per round to every point not yet known well enough, while time is left."""
+        assert engine.seen is not None
+        while (more := engine.seen.pending()) and engine.left() > 0:
+            self.bar.total += len(more)
+            self._cases(engine, more)
+
+    def _finish(self, engine: _Engine) -> None:
+        """Close the engine and write its convergence and status records."""
+        if engine.finished:
+            return
+        engine.finished = True
+        try:
+            engine.stack.close()
+            if engine.open:
+                assert engine.seen is not None
+                for m in engine.seen.verdicts():
+                    self.writer.write(_record(engine.stamp, m, engine.workload))
+                engine.outcome.status = "measured"
+        except Exception as exc:  # closing or dropping its stores failed: its records stand, the status says why
+            engine.outcome.status, engine.outcome.reason = "not_measured", f"failed while closing: {type(exc).__name__}: {exc}"[:500]
+        finally:
+            engine.outcome.elapsed_s = time.monotonic() - engine.began
+            self.writer.write({
+                **engine.base, "kind": "engine", "status": engine.outcome.status, "reason": engine.outcome.reason, "recorded_at": now_iso(),
+                "elapsed_s": engine.outcome.elapsed_s, "spent_s": engine.spent, **{k: v for k, v in engine.status.items() if k not in engine.base},
+            })
+
+    def close(self, reason: str) -> None:
+        """Finish every engine not finished yet, as interrupted for ``reason`` (an engine that was never
+        measured keeps its own reason). An interrupted engine writes no convergence verdicts."""
+        for engine in self.engines:
+            if not engine.finished:
+                if engine.open or engine.outcome.status == "interrupted":
+                    engine.outcome.status, engine.outcome.reason = "interrupted", reason
+                engine.open = False
+                self._finish(engine)
+
+    @staticmethod
+    def _timed(engine: _Engine) -> Any:
+        """A context that adds its duration to ``engine.spent`` and points the workload's deadline at its budget's end."""
+        return _Spending(engine)
 
 
-class _Convergence:
-    """The values of a workload's ``converge_on`` metrics per point, and which points need more
-    repetitions: those whose median's 95 % CI is not yet within ``stats.CI_TARGET``."""
+class _Spending:
+    def __init__(self, engine: _Engine) -> None:
+        self.engine = engine
 
-    def __init__(self, workload: Workload) -> None:
-        self.metrics = workload.converge_on
-        params = workload.params
-        self.cap = params.max_repetitions if isinstance(params, ConvergingParams) else params.repetitions
-        #: case point -> (metric, the measurement's own point) -> values over repetitions
-        self.values: dict[Point, dict[tuple[str, Point], list[float]]] = {}
-        self.repetitions: dict[Point, int] = {}
+    def __enter__(self) -> None:
+        self.began = time.monotonic()
+        left = self.engine.left()
+        self.engine.workload.deadline = None if left == float("inf") else self.began + left
 
-    def add(self, case: dict[str, Any], m: Measurement) -> None:
-        if m.metric in self.metrics and m.value is not None:
-            self.values.setdefault(_point(case), {}).setdefault((m.metric, _point(m.params)), []).append(m.value)
-
-    def ran(self, case: dict[str, Any]) -> None:
-        point = _point(case)
-        self.repetitions[point] = max(self.repetitions.get(point, 0), case.get("repetition", 0) + 1)
-
-    def pending(self) -> list[dict[str, Any]]:
-        """One more repetition of every point below the cap whose figures are not yet known."""
-        return [
-            {**dict(point), "repetition": done}
-            for point, done in self.repetitions.items()
-            if done < self.cap and any(stats.summarize(v).unstable for v in self._of(point).values())
-        ]
-
-    def verdicts(self, budget_left: bool) -> list[Measurement]:
-        """Per point and metric: how far its CI reaches, and whether it met the target, in words."""
-        out = []
-        for point, done in self.repetitions.items():
-            for (metric, where), values in self._of(point).items():
-                summary = stats.summarize(values)
-                ci = summary.ci_relative
-                if summary.n == 0:
-                    note = "no value recorded at this point (its error or skipped records say why)"
-                elif not summary.unstable:
-                    note = f"within ±{stats.CI_TARGET:.0%} after {summary.n} repetitions"
-                else:
-                    why = "the cap" if done >= self.cap else "the budget"
-                    if summary.n < 2:  # one value shows no spread: its CI is unknown, not zero
-                        ci = math.nan
-                        note = f"UNSTABLE: one repetition, so no CI (stopped by {why}; target ±{stats.CI_TARGET:.0%})"
-                    else:
-                        note = f"UNSTABLE: 95 % CI reaches ±{ci:.1%} after {summary.n} repetitions (stopped by {why}; target ±{stats.CI_TARGET:.0%})"
-                out.append(Measurement("ci95_relative", ci if math.isfinite(ci) else None, {**dict(where), "of": metric}, None, note=note))
-        return out
-
-    def _of(self, point: Point) -> dict[tuple[str, Point], list[float]]:
-        """The values of each converging metric at ``point``; a metric never recorded there is empty
-        (and so unstable: a point that measured nothing is not known)."""
-        found = self.values.get(point, {})
-        recorded = {metric for metric, _ in found}
-        return {**found, **{(metric, point): [] for metric in self.metrics if metric not in recorded}}
+    def __exit__(self, *exc: object) -> None:
+        self.engine.spent += time.monotonic() - self.began
 
 
-Point = tuple[tuple[str, Any], ...]
-
-
-def _point(case: dict[str, Any]) -> Point:
-    return tuple(sorted((k, v) for k, v in case.items() if k != "repetition"))
-
-
-def _run_case(workload: Workload, case: dict[str, Any], stamp: dict[str, Any], writer: RecordWriter, outcome: EngineOutcome, seen: _Convergence) -> int:
+def _run_case(engine: _Engine, case: dict[str, Any], writer: RecordWriter) -> int:
     """Run one case, writing each measurement as it comes; a failing case becomes an ``error`` record,
-    and so does a measurement of a metric the workload did not declare (``UndeclaredMetric``)."""
+    and so does a measurement of a metric or point the workload did not declare (``UndeclaredMetric``)."""
+    workload, stamp, seen = engine.workload, engine.stamp, engine.seen
+    assert seen is not None
     written = 0
     seen.ran(case)
     try:
@@ -232,7 +303,7 @@ def _run_case(workload: Workload, case: dict[str, Any], stamp: dict[str, Any], w
             seen.add(case, m)
             written += 1
     except Exception as exc:
-        outcome.failed_cases += 1
+        engine.outcome.failed_cases += 1
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         print(f"bench: {workload.name} on {stamp['engine']}, case {case}: {detail}", file=sys.stderr)
         point = {k: v for k, v in case.items() if k != "repetition"}
@@ -245,7 +316,7 @@ def _skipped(case: dict[str, Any], reason: str) -> Measurement:
     return Measurement("skipped", 1.0, {k: v for k, v in case.items() if k != "repetition"}, case.get("repetition"), note=reason)
 
 
-def _record(stamp: dict[str, Any], m: Measurement, workload: Workload) -> dict[str, Any]:
+def _record(stamp: dict[str, Any], m: Measurement, workload: Workload[Any]) -> dict[str, Any]:
     """The record of ``m``, its unit from the workload's declaration (an undeclared metric or point
     dimension is refused)."""
     workload.by(*m.params)

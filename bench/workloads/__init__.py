@@ -81,11 +81,20 @@ def matrix_columns(points: OperatingPoints | None = None) -> list[Source]:
 
     points = points or OperatingPoints()
     out: list[Source] = []
-    for name in workloads():
-        module = f"{__name__}.{name}.columns"
-        if importlib.util.find_spec(module) is not None:
-            out.extend(importlib.import_module(module).columns(points))
+    for kind in workloads().values():
+        module = _beside(kind, "columns")
+        if module is not None:
+            out.extend(module.columns(points))
     return out
+
+
+def _beside(kind: type[Workload[Any]], leaf: str) -> Any:
+    """The module ``leaf`` in workload ``kind``'s folder, or None when it has none."""
+    folder = kind.__module__.rpartition(".")[0]
+    if not folder.startswith(f"{__name__}."):
+        return None  # a workload defined elsewhere (a test's) has no folder here
+    name = f"{folder}.{leaf}"
+    return importlib.import_module(name) if importlib.util.find_spec(name) is not None else None
 
 
 def key_figures() -> list[tuple[str, Callable[[Results], Figure]]]:
@@ -93,12 +102,10 @@ def key_figures() -> list[tuple[str, Callable[[Results], Figure]]]:
     ``figures`` module's ``KEY_FIGURE`` and ``key_figure``), in page order: what the front page
     shows and the explorer redraws."""
     out = []
-    for name in workloads():
-        module = f"{__name__}.{name}.figures"
-        if importlib.util.find_spec(module) is not None:
-            figures = importlib.import_module(module)
-            if hasattr(figures, "KEY_FIGURE"):
-                out.append((figures.KEY_FIGURE, figures.key_figure))
+    for kind in workloads().values():
+        figures = _beside(kind, "figures")
+        if figures is not None and hasattr(figures, "KEY_FIGURE"):
+            out.append((figures.KEY_FIGURE, figures.key_figure))
     return out
 
 
@@ -118,13 +125,16 @@ def workload_params(name: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
     return {n: namespace[n] for n in declared}
 
 
-def run_workload(name: str, params: Params | dict[str, Any] | None = None, **options: Any) -> RunSummary:
+def run_workload(name: str, params: Params | dict[str, Any] | None = None, *, points: OperatingPoints | None = None, **options: Any) -> RunSummary:
     """Run workload ``name`` with ``params`` (its ``Params``, or a dict checked by ``Params.from_dict``):
     ``bench.harness.runner.run`` with the same keyword ``options`` (engines, results_dir, run_id,
-    progress, profile)."""
+    progress, profile), measuring the matrix's operating points (``points``, the defaults when
+    None) that this workload's columns read first, engines in turn."""
     from bench.harness.runner import run
 
-    return run(workload(name)(params), **options)
+    kind = workload(name)
+    targets = [t for s in matrix_columns(points) if s.workload is kind and (t := s.target) is not None]
+    return run(kind(params), targets=targets, **options)
 
 
 __all__ = [

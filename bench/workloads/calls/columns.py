@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.harness.columns import OperatingPoints, Source, at_point
+from bench.harness.columns import OperatingPoints, Source
 
 from .workload import Calls
 
@@ -16,13 +16,13 @@ def columns(p: OperatingPoints) -> list[Source]:
 
     return [
         Source("append p50, closed loop", Calls, "latency_p50", "calls: append of one event, one client, closed loop, p50 (merged histograms)",
-               at_point(Calls.name, closed("append_single"), "ceiling_throughput"), key="append_p50"),
+               point=closed("append_single"), ceiling="ceiling_throughput", key="append_p50"),
         Source("batch append, closed loop", Calls, "event_throughput", "calls: append_batch, one client, closed loop, median events per second",
-               at_point(Calls.name, closed("append_batch"), "ceiling_throughput"), key="batch_append"),
+               point=closed("append_batch"), ceiling="ceiling_throughput", key="batch_append"),
         Source("read_stream p50, closed loop", Calls, "latency_p50", "calls: read_stream of the test stream, one client, closed loop, p50",
-               at_point(Calls.name, closed("read_stream"), "ceiling_throughput"), key="read_stream_p50"),
+               point=closed("read_stream"), ceiling="ceiling_throughput", key="read_stream_p50"),
         Source("live delivery p50", Calls, "latency_p50", "calls: commit-to-handler latency while one writer appends back to back, p50",
-               at_point(Calls.name, closed("live_delivery")), key="live_p50"),
+               point=closed("live_delivery"), key="live_p50"),
     ]
 
 
@@ -34,4 +34,4 @@ def append_p99(events_per_s: float = 0.0) -> Source:
         words = f"open loop at {events_per_s:,g} appends/s"
     else:
         point, words = {"operation": "append_single", "loop": "closed"}, "one client, closed loop"
-    return Source(f"append p99, {words}", Calls, "latency_p99", f"calls: append of one event, {words}, p99 (merged histograms)", at_point(Calls.name, point), key="append_p99")
+    return Source(f"append p99, {words}", Calls, "latency_p99", f"calls: append of one event, {words}, p99 (merged histograms)", point=point, key="append_p99")
