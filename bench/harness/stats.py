@@ -140,3 +140,26 @@ def summarize(values: Sequence[float], *, seed: int = 0, target: float = CI_TARG
     spread = (max(data) - min(data)) / abs(median) if median else (0.0 if max(data) == min(data) else math.inf)
     summary = Summary(len(data), median, low, high, spread, False)
     return Summary(len(data), median, low, high, spread, len(data) < 2 or summary.ci_relative > target)
+
+
+def paired_ratio(a: Sequence[float], b: Sequence[float], *, seed: int = 0, resamples: int = 2000, target: float = CI_TARGET) -> Summary:
+    """The ratio of medians ``median(a) / median(b)`` of paired measurements (``a[i]`` and ``b[i]``
+    taken together), with a bootstrap 95 % CI that resamples the pairs, so what drifted for both
+    sides of a pair cancels; ``unstable`` unless that CI is within ``target`` (and at least two pairs)."""
+    pairs = [(float(x), float(y)) for x, y in zip(a, b, strict=True) if y]
+    if not pairs:
+        return Summary(0, math.nan, math.nan, math.nan, math.nan, False)
+    ratio = statistics.median(x for x, _ in pairs) / statistics.median(y for _, y in pairs)
+    if len(pairs) == 1:
+        return Summary(1, ratio, ratio, ratio, 0.0, True)
+    rng = random.Random(seed)
+    draws = []
+    for _ in range(resamples):
+        picked = rng.choices(pairs, k=len(pairs))
+        draws.append(statistics.median(x for x, _ in picked) / statistics.median(y for _, y in picked))
+    draws.sort()
+    low, high = draws[int(0.025 * (resamples - 1))], draws[int(math.ceil(0.975 * (resamples - 1)))]
+    singles = [x / y for x, y in pairs]
+    spread = (max(singles) - min(singles)) / abs(ratio) if ratio else math.inf
+    summary = Summary(len(pairs), ratio, low, high, spread, False)
+    return Summary(summary.n, ratio, low, high, spread, summary.ci_relative > target)

@@ -7,8 +7,14 @@ leave the average tail, (N-1)//2 events (no snapshot exists yet while L < N, so 
 not measured). Snapshots are saved directly with the state the events fold to, and every load is
 checked to return that state.
 
-Cold load: the first load on a newly opened connection. Warm: repeated loads on a connection that
-has already loaded the aggregate. The server's and the OS's caches are not dropped for cold loads.
+Loads come in pairs, without the snapshot and with it, alternating which goes first, so slow drift
+of a shared machine hits both alike; the speed-up is the ratio of the two sides' medians, with a
+bootstrap 95 % CI that resamples the pairs (``load_speedup``, ``load_speedup_ci_low``/``_high``). A point
+loads until ``min_loads`` pairs are done and that CI is within ±5 %, or ``max_loads`` pairs, or
+``load_s`` seconds (its note says which stopped it), so a load-time median never comes from a
+handful of loads. Cold: each load on a newly opened connection. Warm: repeated loads on a connection
+that has already loaded the aggregate. The server's and the OS's caches are not dropped for cold
+loads.
 
 The write cost of snapshotting is measured directly: the time and bytes of a snapshot write,
 divided by N, is the extra cost per append, next to the time of a plain append.
@@ -26,7 +32,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.harness import stats
@@ -36,14 +42,36 @@ from bench.harness.params import ParameterError, Params, param
 from bench.harness.workload import Measurement, Workload, latency_measurements, now_us
 from eventstore import EventStore, NewEvent, Repository, Snapshot, StreamState
 
+#: A cold load opens a new connection first; a warm one reuses a connection that has loaded the aggregate.
+CACHES = ("cold", "warm")
+
+
+@dataclass
+class Pairs:
+    """One point's paired loads: the histograms without (``full``) and with the snapshot, each pair's
+    two times (µs, in order), wrong states seen, the events the last snapshot load replayed, and why it
+    stopped early."""
+
+    full: Any
+    snapshot: Any
+    full_times: list[float] = field(default_factory=list)
+    snapshot_times: list[float] = field(default_factory=list)
+    wrong: int = 0
+    wrong_full: int = 0
+    replayed: int = 0
+    note: str | None = None
+
 
 @dataclass(frozen=True)
 class SnapshotParams(Params):
-    budget_s: float | None = param(40.0, "seconds one engine may spend; longer streams that would not fit are recorded as skipped")
+    repetitions: int = param(1, "repetitions of every point; within one, loads repeat until the point is known (min_loads)")
+    budget_s: float | None = param(45.0, "seconds one engine may spend; longer streams that would not fit are recorded as skipped")
     lengths: tuple[int, ...] = param((10, 100, 1000, 10000, 100000), "stream lengths (events) to load")
     compare_at: int = param(10000, "the length the comparison matrix reads: never skipped on a prediction, only once the budget is spent")
     intervals: tuple[int, ...] = param((10, 100, 1000), "snapshot intervals N")
-    warm_loads: int = param(2, "warm loads per point and repetition (plus one cold load)")
+    min_loads: int = param(20, "loads per point and repetition at least, each a pair (without and with the snapshot), until the speed-up's 95 % CI is within ±5 %")
+    max_loads: int = param(400, "... at most this many pairs ...")
+    load_s: float = param(6.0, "... or, once min_loads pairs are done, until loading one point took this many seconds (cold and warm each)")
     state_bytes: int = param(256, "padding in the aggregate's snapshot state, to give snapshots a realistic size")
     write_samples: int = param(50, "appends and snapshot writes timed per repetition for the write cost")
     fill_batch: int = param(500, "events per append when writing the test streams (capped by the engine's batch limit)")
@@ -52,8 +80,10 @@ class SnapshotParams(Params):
         super().check()
         if not self.lengths or min(self.lengths) < 1 or not self.intervals or min(self.intervals) < 1:
             raise ParameterError("lengths and intervals must be non-empty lists of ints >= 1")
-        if self.warm_loads < 1 or self.write_samples < 1 or self.fill_batch < 1 or self.state_bytes < 0:
-            raise ParameterError("warm_loads, write_samples and fill_batch must be >= 1; state_bytes >= 0")
+        if self.min_loads < 1 or self.max_loads < self.min_loads or self.load_s <= 0:
+            raise ParameterError("min_loads >= 1, max_loads >= min_loads and load_s > 0")
+        if self.write_samples < 1 or self.fill_batch < 1 or self.state_bytes < 0:
+            raise ParameterError("write_samples and fill_batch must be >= 1; state_bytes >= 0")
 
 
 class Snapshots(Workload[SnapshotParams]):
@@ -62,6 +92,7 @@ class Snapshots(Workload[SnapshotParams]):
     rank = 20
     params_type = SnapshotParams
     dimensions = (
+        Dimension("phase", "write_cost or load: what a skipped or failed case was doing"),
         Dimension("length", "events in the aggregate's stream", "events"),
         Dimension("snapshot_every", "snapshot interval N (0: no snapshots)", "events"),
         Dimension("cache", "cold (a fresh store) or warm (the same store again)"),
@@ -76,6 +107,10 @@ class Snapshots(Workload[SnapshotParams]):
         Metric("extra_bytes_per_append", "bytes", "snapshot size spread over the N appends it covers", "lower"),
         Metric("extra_time_share", "fraction of an append", "extra time per append over a plain append's time", "lower"),
         Metric("load_time", "us", "time to load the aggregate", "lower", family=True),
+        Metric("load_speedup", "x", "load time without a snapshot over with one: the ratio of the medians of paired loads", "higher"),
+        Metric("load_speedup_ci_low", "x", "the 95 % CI of load_speedup (bootstrap over the pairs), lower end"),
+        Metric("load_speedup_ci_high", "x", "the 95 % CI of load_speedup (bootstrap over the pairs), upper end"),
+        Metric("load_pairs", "pairs", "pairs of loads (without, with the snapshot) behind load_speedup"),
         Metric("events_replayed", "events", "events a load replayed after its snapshot"),
         Metric("wrong_state", "loads", "loads that returned a wrong state", "lower", rule=EVERY_ENGINE),
     )
@@ -199,37 +234,95 @@ class Snapshots(Workload[SnapshotParams]):
             return
         make = factory(p.state_bytes)
         stream_id = make(id).stream_id
-        variants = [0] + [n for n in p.intervals if n <= length]
-        for every in variants:
+        full: dict[str, Any] = {cache: stats.new_histogram() for cache in CACHES}
+        wrong_full = 0
+        intervals = [n for n in p.intervals if n <= length]
+        if not intervals:  # no snapshot exists yet at this length: the loads without one, alone
+            for cache in CACHES:
+                wrong_full += self._loads_without(make, id, length, cache == "cold", full[cache])
+        for every in intervals:
             self._store.delete_snapshots(stream_id)
-            if every:
-                version = length - 1 - (every - 1) // 2
-                folded = make(id)
-                folded.value = folded.applied = version + 1
-                self._store.save_snapshot(Snapshot(stream_id, version, folded.snapshot_state(), folded.schema_version))
-            base = {"length": length, "snapshot_every": every, "state_bytes": p.state_bytes}
-            cold_store = self.stores.connect(self._url)
-            try:
-                cold, wrong_cold, replayed = self._time_loads(cold_store, make, id, every, length, 1)
-            finally:
-                cold_store.close()
-            warm, wrong_warm, _ = self._time_loads(self._store, make, id, every, length, p.warm_loads)
-            for cache, histogram in (("cold", cold), ("warm", warm)):
-                yield from latency_measurements("load_time", histogram, {**base, "cache": cache}, rep)
-            yield Measurement("events_replayed", float(replayed), base, rep)
-            yield Measurement("wrong_state", float(wrong_cold + wrong_warm), base, rep)
+            version = length - 1 - (every - 1) // 2
+            folded = make(id)
+            folded.value = folded.applied = version + 1
+            self._store.save_snapshot(Snapshot(stream_id, version, folded.snapshot_state(), folded.schema_version))
+            point = {"length": length, "snapshot_every": every, "state_bytes": p.state_bytes}
+            wrong = replayed = 0
+            for cache in CACHES:
+                pairs = self._paired_loads(make, id, every, length, cache == "cold")
+                full[cache].add(pairs.full)
+                wrong_full += pairs.wrong_full
+                wrong, replayed = wrong + pairs.wrong, pairs.replayed
+                at = {**point, "cache": cache}
+                yield from latency_measurements("load_time", pairs.snapshot, at, rep)
+                summary = stats.paired_ratio(pairs.full_times, pairs.snapshot_times)
+                yield Measurement("load_speedup", summary.median, at, rep, note=pairs.note)
+                yield Measurement("load_speedup_ci_low", summary.ci_low, at, rep)
+                yield Measurement("load_speedup_ci_high", summary.ci_high, at, rep)
+                yield Measurement("load_pairs", float(len(pairs.full_times)), at, rep)
+            yield Measurement("events_replayed", float(replayed), point, rep)
+            yield Measurement("wrong_state", float(wrong), point, rep)
+        point = {"length": length, "snapshot_every": 0, "state_bytes": p.state_bytes}
+        for cache in CACHES:
+            if full[cache].get_total_count():
+                yield from latency_measurements("load_time", full[cache], {**point, "cache": cache}, rep)
+        yield Measurement("events_replayed", float(length), point, rep)
+        yield Measurement("wrong_state", float(wrong_full), point, rep)
         self._store.delete_snapshots(stream_id)
 
-    @staticmethod
-    def _time_loads(store: EventStore, make: Any, id: str, every: int, length: int, times: int) -> tuple[Any, int, int]:
-        """Load ``times`` times; returns (histogram, loads with a wrong state, events replayed)."""
-        repo = Repository(store, make, snapshot_every=every)
-        histogram = stats.new_histogram()
-        wrong = replayed = 0
-        for _ in range(times):
-            began = now_us()
-            register = repo.load(id)
-            stats.record_us(histogram, now_us() - began)
+    def _loads_without(self, make: Any, id: str, length: int, cold: bool, histogram: Any) -> int:
+        """``min_loads`` loads without a snapshot (or fewer, within ``load_s``), into ``histogram``; the wrong states seen."""
+        wrong, began = 0, time.monotonic()
+        for done in range(self.params.min_loads):
+            if done and time.monotonic() - began >= self.params.load_s:
+                break
+            store = self.stores.connect(self._url) if cold else self._store
+            try:
+                start = now_us()
+                register = Repository(store, make, snapshot_every=0).load(id)
+                stats.record_us(histogram, now_us() - start)
+            finally:
+                if cold:
+                    store.close()
             wrong += register.value != length
-            replayed = repo.last_load.events_replayed if repo.last_load else -1
-        return histogram, wrong, replayed
+        return wrong
+
+    def _paired_loads(self, make: Any, id: str, every: int, length: int, cold: bool) -> Pairs:
+        """Loads without and with the snapshot, alternating (ABBA, so drift hits both alike), each on a
+        new connection when ``cold``, until ``min_loads`` pairs are done and the ratio of their medians
+        has its 95 % CI within ±``stats.CI_TARGET``, or ``max_loads`` pairs, or ``load_s`` seconds."""
+        p = self.params
+        pairs = Pairs(stats.new_histogram(), stats.new_histogram())
+        repos = {0: Repository(self._store, make, snapshot_every=0), every: Repository(self._store, make, snapshot_every=every)}
+        began = time.monotonic()
+        while True:
+            times = {}
+            for n in ((0, every) if len(pairs.full_times) % 2 == 0 else (every, 0)):
+                store = self.stores.connect(self._url) if cold else self._store
+                try:
+                    repo = Repository(store, make, snapshot_every=n) if cold else repos[n]
+                    start = now_us()
+                    register = repo.load(id)
+                    times[n] = max(now_us() - start, 1.0)
+                finally:
+                    if cold:
+                        store.close()
+                stats.record_us(pairs.full if n == 0 else pairs.snapshot, times[n])
+                if register.value != length:
+                    setattr(pairs, "wrong_full" if n == 0 else "wrong", getattr(pairs, "wrong_full" if n == 0 else "wrong") + 1)
+                if n:
+                    pairs.replayed = repo.last_load.events_replayed if repo.last_load else -1
+            pairs.full_times.append(times[0])
+            pairs.snapshot_times.append(times[every])
+            done, spent = len(pairs.full_times), time.monotonic() - began
+            if done >= p.max_loads:
+                pairs.note = f"stopped at max_loads ({done} pairs)"
+                return pairs
+            if done >= p.min_loads and not stats.paired_ratio(pairs.full_times, pairs.snapshot_times).unstable:
+                return pairs
+            if done >= p.min_loads and spent >= p.load_s:
+                pairs.note = f"stopped after {spent:.1f} s (load_s) at {done} pairs, its CI not yet within ±{stats.CI_TARGET:.0%}"
+                return pairs
+            if self.time_left() <= 0:
+                pairs.note = f"stopped by this engine's budget at {done} pairs (min_loads {p.min_loads})"
+                return pairs
