@@ -143,3 +143,49 @@ def test_an_emulator_left_alone_is_named_without_a_speed_verdict(res: Results) -
     assert list(decision.ranking["name"]) == ["delta"]
     assert "earn no points" in decision.verdict and "measure the service itself" in decision.verdict
     assert "(score 0 of 100)." not in decision.verdict  # a bare zero would read as the worst engine, not an unmeasured speed
+
+
+# -- how sure a decision is -------------------------------------------------------------------------
+
+
+def _grid_of(values: dict[str, list[float]]) -> dict[tuple[str, str], dict]:
+    """One higher-is-better column, each engine's value the median of its rounds."""
+    import statistics
+
+    return {(name, "speed"): {"value": statistics.median(v), "better": "higher", "tags": [], "column": "speed", "unit": "ops/s", "reason": None,
+                              "engine": name, "samples": dict(enumerate(v)), "ci_low": min(v), "ci_high": max(v)} for name, v in values.items()}
+
+
+def _score(grid):
+    best = max(cell["value"] for cell in grid.values())
+    return {name: 100 * cell["value"] / best for (name, _), cell in grid.items()}
+
+
+def test_a_clear_lead_is_robust_and_a_close_one_is_a_tie() -> None:
+    from bench.report.confidence import assess
+
+    clear = assess(_grid_of({"a": [200, 204, 198, 201, 199], "b": [100, 103, 97, 101, 99]}), ["a", "b"], _score, {})
+    assert clear is not None and clear.share == 1.0 and clear.robust and not clear.ties
+    close = assess(_grid_of({"a": [103, 110, 92, 105, 97], "b": [99, 106, 95, 101, 103]}), ["a", "b"], _score, {"b": "beta"})
+    assert close is not None and not close.robust and [t.engine for t in close.ties] == ["beta"]
+    assert "speed" in close.ties[0].separate and "per round" in close.ties[0].separate
+
+
+def test_engines_that_drift_together_by_round_keep_their_order() -> None:
+    """Paired redraws: both engines slowed in the same rounds, b always 5 % behind a, so their order
+    never flips; drawn independently, the same values would often flip."""
+    from bench.report.confidence import assess, redraw
+
+    drift = [100, 140, 80, 120, 95, 130, 85]
+    grid = _grid_of({"a": drift, "b": [v * 0.95 for v in drift]})
+    paired = assess(grid, ["a", "b"], _score, {})
+    assert paired is not None and paired.robust
+    import random
+
+    rng = random.Random(1)
+    flips = 0
+    for _ in range(200):  # the same cells, each redrawn with a draw of its own
+        one = redraw({k: v for k, v in grid.items() if k[0] == "a"}, rng)
+        other = redraw({("b", "speed"): {**grid[("b", "speed")]}}, rng)
+        flips += other[("b", "speed")]["value"] > one[("a", "speed")]["value"]
+    assert flips > 20

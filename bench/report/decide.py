@@ -27,6 +27,7 @@ from bench.workloads.calls.columns import append_p99
 from bench.workloads.faults.tables import faults_summary
 
 from .comparability import IN_PROCESS, SERVERLESS, engine_facts
+from .confidence import Confidence, assess
 from .matrix import matrix_cells
 from .matrix_html import column_best, ratio
 from .profiles import REQUIREMENTS, Profile, Requirements
@@ -48,6 +49,8 @@ class Decision:
     smoke: bool = False
     #: The matrix cells the decision read (``matrix_cells`` of the engines considered).
     cells: pd.DataFrame | None = None
+    #: How often the ranking's first comes first when its measurements are redrawn, and its ties.
+    confidence: Confidence | None = None
 
     @property
     def winner(self) -> str | None:
@@ -90,8 +93,10 @@ def decide(results: Results, profile: Profile | None = None, points: OperatingPo
     ranking = _ranking(breakdown, facts, candidates)
     set_aside = pd.DataFrame(aside, columns=["engine", "name", "reasons"])
     smoke = results.profile != "decision"
+    labels = dict(zip(facts["engine"], facts["label"], strict=True))
+    confidence = assess(grid, candidates, lambda g: _scores(_breakdown(g, candidates, weights)), labels) if len(candidates) > 1 else None
     decision = Decision(profile, pd.DataFrame(checks, columns=["engine", "name", "requirement", "status", "evidence"]), set_aside, ranking,
-                        breakdown, "", [], smoke, cells)
+                        breakdown, "", [], smoke, cells, confidence)
     decision.verdict = _verdict(decision, emulated={str(e) for e in facts[facts["emulator"].eq(True)]["engine"]})
     decision.changes = _changes(decision, grid, facts)
     return decision
@@ -109,7 +114,8 @@ def _grid(cells: pd.DataFrame) -> dict[tuple[str, str], Entry]:
         value = float(r["value"]) if pd.notna(r["value"]) else math.nan
         grid[(str(r["name"]), str(r["key"]))] = {
             "value": value, "better": r["better"], "tags": list(r["tags"]), "column": r["column"], "unit": r["unit"], "reason": r["reason"],
-            "engine": r["engine"],
+            "engine": r["engine"], "samples": dict(r["samples"]) if isinstance(r["samples"], dict) else {},
+            "ci_low": float(r["ci_low"]) if pd.notna(r["ci_low"]) else math.nan, "ci_high": float(r["ci_high"]) if pd.notna(r["ci_high"]) else math.nan,
         }
     return grid
 
@@ -290,9 +296,15 @@ def _verdict(decision: Decision, emulated: set[str]) -> str:
                     f"points (score {first['score']:.0f} of 100): measure the service itself before relying on its speed." + tail)
         return f"{first['engine']} is the only engine that meets every requirement (score {first['score']:.0f} of 100)." + tail
     second = ranking.iloc[1]
-    if first["score"] - second["score"] < 1.0:
-        return f"{first['engine']} and {second['engine']} tie (scores {first['score']:.0f} and {second['score']:.0f} of 100): the measurements do not separate them." + tail
-    return f"{first['engine']} ranks first with {first['score']:.0f} of 100; {second['engine']} follows with {second['score']:.0f}." + tail
+    confidence = decision.confidence
+    if confidence is not None and confidence.ties:
+        tied = ", ".join(f"{t.engine} (at least level in {t.ahead:.0%})" for t in confidence.ties)
+        return (f"{first['engine']} ties with {tied}: it comes first in only {confidence.share:.0%} of {confidence.resamples} resamples of "
+                f"the measurements (scores {first['score']:.0f} and {second['score']:.0f} of 100), so they do not separate them." + tail)
+    sure = f" It comes first in {confidence.share:.0%} of {confidence.resamples} resamples of the measurements." if confidence is not None else ""
+    if confidence is not None and not confidence.robust:
+        sure = f" Not robust: it comes first in only {confidence.share:.0%} of {confidence.resamples} resamples of the measurements."
+    return f"{first['engine']} ranks first with {first['score']:.0f} of 100; {second['engine']} follows with {second['score']:.0f}.{sure}" + tail
 
 
 def _why_none(decision: Decision) -> str:
@@ -334,6 +346,8 @@ def _changes(decision: Decision, grid: dict[tuple[str, str], Entry], facts: pd.D
         elif row.name in emulated and not mine.empty:
             out.append(f"{row.engine} was set aside on an emulator's results; a run against the service itself could change that.")
     ranking = decision.ranking
+    if decision.confidence is not None:
+        out += [f"What would separate {labels[str(ranking['name'].iloc[0])]} and {t.engine}: {t.separate}." for t in decision.confidence.ties]
     if len(ranking) >= 2:
         out += _flips(decision, grid, str(ranking["name"].iloc[0]), str(ranking["name"].iloc[1]), labels)
         firsts = decision.breakdown[decision.breakdown["name"].isin(ranking["name"].iloc[:2])]

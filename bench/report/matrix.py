@@ -21,7 +21,7 @@ from .comparability import TAGS, cell_tags, engine_facts
 #: The columns of ``matrix_cells`` (and of ``matrix.csv``): numbers and reasons apart.
 CELL_COLUMNS = [
     "engine", "name", "key", "column", "value", "ci_low", "ci_high", "ci_relative", "n", "unstable", "client_bound", "reason", "unit", "better",
-    "tags", "workload", "source", "metric", "run_id",
+    "tags", "workload", "source", "metric", "run_id", "samples",
 ]
 
 
@@ -41,6 +41,7 @@ def matrix_cells(results: Results, points: OperatingPoints | None = None) -> pd.
                 "ci_high": cell.ci_high, "ci_relative": cell.ci_relative, "n": cell.n, "unstable": cell.unstable, "client_bound": cell.client_bound,
                 "reason": cell.reason, "unit": source.shown_unit, "better": source.direction, "workload": source.workload.name,
                 "source": source.description, "metric": f"{source.workload.name}/{source.metric_name}", "run_id": cell.run_id,
+                "samples": dict(cell.samples),
             }
             out["tags"] = [*row.tags, *cell_tags(out)]
             rows.append(out)
@@ -48,8 +49,9 @@ def matrix_cells(results: Results, points: OperatingPoints | None = None) -> pd.
 
 
 def write_matrix_csv(cells: pd.DataFrame, path: str | Path) -> Path:
-    """``matrix.csv``: every cell, numbers and reasons in separate columns, tags as words joined by ``; ``."""
-    frame = cells.copy()
+    """``matrix.csv``: every cell, numbers and reasons in separate columns, tags as words joined by ``; ``
+    (the per-repetition samples a verdict's confidence redraws stay in the records)."""
+    frame = cells.drop(columns=["samples"])
     frame["tags"] = ["; ".join(TAGS[t].label for t in tags) for tags in frame["tags"]]
     path = Path(path)
     frame.to_csv(path, index=False)
