@@ -7,6 +7,7 @@ or parameters does not pay for pandas and matplotlib.
     python -m bench run WORKLOAD|all [--engines NAMES] [--results-dir DIR] [--run-id ID] [--profile P] [--params YAML] [--set NAME=VALUE ...]
     python -m bench report [--profile decision|quick] [--params YAML] [--results ROOT] [--engines NAMES] [--notebooks a,b]
     python -m bench check DIR            validate a results directory's records and its correctness rules
+    python -m bench compare RUN_A RUN_B  two runs side by side; --fail-on-verdict-change for CI
     python -m bench schema               print the record JSON schemas
 """
 from __future__ import annotations
@@ -136,6 +137,13 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from .report.compare import main as compare
+
+    return compare([args.run_a, args.run_b, "--results", args.results, *(["--out", args.out] if args.out else []),
+                    *(["--fail-on-verdict-change"] if args.fail_on_verdict_change else [])])
+
+
 def _schema(args: argparse.Namespace) -> int:
     from .harness.environment import ENVIRONMENT_SCHEMA
     from .harness.records import SCHEMAS
@@ -185,6 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-id")
     p.add_argument("--ignore-errors", action="store_true", help="do not fail on failed cases")
     p.set_defaults(func=_check)
+
+    p = sub.add_parser("compare", help="two runs side by side: verdicts, agreement, matrix difference (a page); exit 1 on a changed verdict if asked")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.add_argument("--results", default="results", help="results root holding runs/")
+    p.add_argument("--out", help="page to write (default: ROOT/compare/A-vs-B.html)")
+    p.add_argument("--fail-on-verdict-change", action="store_true", help="exit 1 when a requirement profile chose differently")
+    p.set_defaults(func=_compare)
 
     p = sub.add_parser("schema", help="print the record schemas")
     p.set_defaults(func=_schema)

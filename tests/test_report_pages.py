@@ -162,6 +162,27 @@ def test_the_comparison_page_shows_the_difference(report_root: Path) -> None:
     assert compare.main(["20260101T000000Z-aaaa", "20260102T000000Z-bbbb", "--results", str(report_root), "--out", str(out)]) == 0
     assert out.exists()
     assert compare.main(["nope", "20260102T000000Z-bbbb", "--results", str(report_root)]) == 2
+    assert "<h2>Verdicts</h2>" in text and "Do the converged cells agree?" in text
+
+
+def test_verdicts_are_data_and_a_changed_one_fails_the_comparison_if_asked(report_root: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    a, b = report_root / "runs" / "20260101T000000Z-aaaa", report_root / "runs" / "20260102T000000Z-bbbb"
+    data = json.loads((b / "verdicts.json").read_text())
+    assert data["run_id"] == b.name and data["verdicts"]
+    first = data["verdicts"][0]
+    assert {"key", "choice", "score", "confidence", "ties", "requirements", "verdict"} <= set(first)
+    same = ["--results", str(report_root), "--out", str(tmp_path / "same.html"), "--fail-on-verdict-change"]
+    assert compare.main([b.name, b.name, *same]) == 0  # a run agrees with itself
+    changed = tmp_path / "runs" / "changed"
+    shutil.copytree(b, changed)
+    for verdict in data["verdicts"]:
+        verdict["choice"], verdict["ties"] = "someone-else", []
+    (changed / "verdicts.json").write_text(json.dumps(data))
+    assert compare.main([str(a), str(changed), "--results", str(report_root), "--out", str(tmp_path / "c.html")]) == 0  # reported, not failed
+    assert compare.main([str(a), str(changed), "--results", str(report_root), "--out", str(tmp_path / "c.html"), "--fail-on-verdict-change"]) == 1
 
 
 def test_an_engine_never_measured_reads_as_one_reason_not_a_dump(tmp_path: Path) -> None:

@@ -1,11 +1,16 @@
-"""Two runs side by side: the matrix's difference cell by cell, and its columns overlaid as figures.
+"""Two runs side by side: their verdicts, whether their converged cells agree, the matrix's
+difference cell by cell, and its columns overlaid as figures.
 
-    python -m bench.compare RUN_A RUN_B [--results ROOT] [--out PAGE.html]
+    python -m bench compare RUN_A RUN_B [--results ROOT] [--out PAGE.html] [--fail-on-verdict-change]
 
 ``RUN_A`` and ``RUN_B`` are run ids under ``ROOT/runs/`` (or run directories). Each run is read at
 its own operating points (its overview notebook's parameters), so a column matches by what it
 measures (``Source.key``); where the two runs' points differ, the header says so. A change counts
-only when the two 95 % CIs do not overlap; a cell missing in either run says why.
+only when the two 95 % CIs do not overlap; a cell missing in either run says why. Verdicts come from
+each run's ``verdicts.json`` (``verdict_file``); with ``--fail-on-verdict-change`` the command exits 1
+when a requirement profile chose differently (a tie both times is not a change), for a user's CI.
+Two runs' converged cells agree when each lies within the other's 95 % CI widened by
+``AGREEMENT_SLACK``.
 """
 from __future__ import annotations
 
@@ -23,9 +28,13 @@ from bench.display.figures import figure_html
 from bench.display.tables import number
 from bench.harness.results import load
 
+from . import verdict_file
 from .matrix import matrix_cells
 from .notebooks import operating_points
 from .site import page, run_info
+
+#: How far beyond the other run's 95 % CI a converged cell may lie and still agree with it.
+AGREEMENT_SLACK = 0.10
 
 
 def _run_dir(root: Path, run: str) -> Path:
@@ -160,8 +169,67 @@ def compare_html(root: Path, run_a: str, run_b: str, *, up: str = "../") -> str:
     body = (nav + f"<h1>Run {html.escape(dir_a.name)} against run {html.escape(dir_b.name)}</h1>"
             f"<p>Profiles: A {html.escape(str(profiles[dir_a.name]))}, B {html.escape(str(profiles[dir_b.name]))}. A change counts as better or worse only when "
             "the two 95 % CIs do not overlap; cells without a CI (exact counts, a single repetition) compare their values directly.</p>"
+            f"<h2>Verdicts</h2>{_verdicts_html(verdict_changes(dir_a, dir_b))}"
+            f"<h2>Do the converged cells agree?</h2>{_agreement_html(agreement(a, b))}"
             f"<h2>Matrix difference</h2>{table}<h2>Figures overlaid</h2>{image}")
     return page(f"Run {dir_a.name} against {dir_b.name}", body)
+
+
+def agreement(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Per cell converged in both runs (a value, a CI, not flagged unstable, on a product: neither an
+    emulator nor a naive design): whether each run's value lies within the other's 95 % CI widened
+    by ``AGREEMENT_SLACK`` (``agrees``)."""
+    keep = ["name", "engine", "key", "column", "value", "ci_low", "ci_high", "unstable", "tags"]
+    merged = a[keep].merge(b[keep], on=["name", "key"], suffixes=("_a", "_b"))
+    rows = []
+    for r in merged.to_dict("records"):
+        converged = all(pd.notna(r[f"{f}_{s}"]) for f in ("value", "ci_low", "ci_high") for s in "ab") and not (r["unstable_a"] or r["unstable_b"])
+        product = not ({"emulator", "naive"} & set(r["tags_a"]) | {"emulator", "naive"} & set(r["tags_b"]))
+        if not (converged and product):
+            continue
+
+        def within(value: float, low: float, high: float) -> bool:
+            return low * (1 - AGREEMENT_SLACK) <= value <= high * (1 + AGREEMENT_SLACK)
+
+        agrees = within(r["value_a"], r["ci_low_b"], r["ci_high_b"]) and within(r["value_b"], r["ci_low_a"], r["ci_high_a"])
+        rows.append({"engine": r["engine_a"], "column": r["column_a"], "value_a": r["value_a"], "ci_a": f"{number(r['ci_low_a'])}–{number(r['ci_high_a'])}",
+                     "value_b": r["value_b"], "ci_b": f"{number(r['ci_low_b'])}–{number(r['ci_high_b'])}", "agrees": agrees})
+    return pd.DataFrame(rows, columns=["engine", "column", "value_a", "ci_a", "value_b", "ci_b", "agrees"])
+
+
+def verdict_changes(dir_a: Path, dir_b: Path) -> list[dict[str, object]] | str:
+    """``verdict_file.changes`` of the two runs, or why they cannot be compared."""
+    try:
+        return verdict_file.changes(verdict_file.read(dir_a), verdict_file.read(dir_b))
+    except (OSError, ValueError) as exc:
+        return f"no verdicts to compare: {exc}"
+
+
+def _verdicts_html(found: list[dict[str, object]] | str) -> str:
+    if isinstance(found, str):
+        return f"<p class='bench-empty'>{html.escape(found)}</p>"
+    colours = {verdict_file.SAME: "#d8f5d0", verdict_file.TIE: "#fff1c2", verdict_file.CHANGED: "#ffd8d3"}
+    rows = "".join(f"<tr><th>{html.escape(str(c['title']))}</th><td>{html.escape(str(c['a']))}</td><td>{html.escape(str(c['b']))}</td>"
+                   f"<td style='background:{colours.get(str(c['outcome']), '#d9d9d9')}'>{html.escape(str(c['outcome']))}</td></tr>" for c in found)
+    changed = sum(c["outcome"] == verdict_file.CHANGED for c in found)
+    lead = (f"<p><strong>{changed} verdict(s) changed.</strong></p>" if changed else
+            "<p>Every requirement profile chose the same engine in both runs, or called it a tie both times.</p>")
+    return lead + ("<div class='bench-scroll'><table class='bench-table'><thead><tr><th>requirement profile</th><th>run A</th><th>run B</th>"
+                   f"<th>outcome</th></tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+def _agreement_html(found: pd.DataFrame) -> str:
+    if found.empty:
+        return "<p class='bench-empty'>No product cell converged in both runs, so there is nothing to hold to agreement.</p>"
+    apart = found[~found["agrees"]]
+    lead = (f"<p>{int(found['agrees'].sum())} of {len(found)} product cells converged in both runs lie within the other run's 95 % CI widened by "
+            f"{AGREEMENT_SLACK:.0%}" + ("; these do not:</p>" if not apart.empty else ".</p>"))
+    if apart.empty:
+        return lead
+    rows = "".join(f"<tr><th>{html.escape(str(r.engine))}</th><td>{html.escape(str(r.column))}</td><td class='num'>{number(r.value_a)} ({html.escape(r.ci_a)})</td>"
+                   f"<td class='num'>{number(r.value_b)} ({html.escape(r.ci_b)})</td></tr>" for r in apart.itertuples())
+    return lead + ("<div class='bench-scroll'><table class='bench-table'><thead><tr><th>engine</th><th>column</th><th class='num'>A (95 % CI)</th>"
+                   f"<th class='num'>B (95 % CI)</th></tr></thead><tbody>{rows}</tbody></table></div>")
 
 
 def _colour(verdict: str) -> str:
@@ -187,19 +255,28 @@ def write_compare(root: str | Path, run_a: str, run_b: str, out: str | Path | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.compare", description="Compare two runs: matrix difference and overlaid figures")
+    parser = argparse.ArgumentParser(prog="python -m bench compare", description="Compare two runs: verdicts, agreement, matrix difference, overlaid figures")
     parser.add_argument("run_a")
     parser.add_argument("run_b")
     parser.add_argument("--results", default="results", help="results root holding runs/")
     parser.add_argument("--out", help="page to write (default: ROOT/compare/A-vs-B.html)")
+    parser.add_argument("--fail-on-verdict-change", action="store_true", help="exit 1 when a requirement profile chose differently")
     args = parser.parse_args(argv)
+    root = Path(args.results)
     try:
-        path = write_compare(args.results, args.run_a, args.run_b, args.out)
+        path = write_compare(root, args.run_a, args.run_b, args.out)
+        found = verdict_changes(_run_dir(root, args.run_a), _run_dir(root, args.run_b))
     except FileNotFoundError as exc:
-        print(f"python -m bench.compare: {exc}", file=sys.stderr)
+        print(f"python -m bench compare: {exc}", file=sys.stderr)
         return 2
     print(path)
-    return 0
+    if isinstance(found, str):
+        print(found)
+        return 2 if args.fail_on_verdict_change else 0
+    for change in found:
+        print(f"{change['outcome']:<15} {change['title']}: {change['a']} -> {change['b']}")
+    changed = [c for c in found if c["outcome"] == verdict_file.CHANGED]
+    return 1 if changed and args.fail_on_verdict_change else 0
 
 
 if __name__ == "__main__":

@@ -22,22 +22,14 @@ from bench.harness import environment
 from bench.harness.results import Results, engine_status, load
 from bench.workloads import key_figures
 
-from . import comparability, decide, verdicts
+from . import comparability, decide, verdict_file, verdicts
 from .compare import write_compare
 from .matrix import matrix_cells, write_matrix_csv
 from .matrix_html import matrix_html
-from .notebooks import default_profile, operating_points, page_title
-from .profiles import presets
+from .notebooks import operating_points, page_title
 from .site import page, pages_of, run_info
 
 ALT_FILE = "alt.json"
-
-
-def decisions(results: Results, run: dict[str, Any]) -> list[decide.Decision]:
-    """The run's default profile, then every preset."""
-    points = operating_points(run)
-    profiles = [default_profile(run), *presets()]
-    return [decide.decide(results, p, points) for p in profiles]
 
 
 def _anchors(run_dir: Path, overview: str | None, found: list[decide.Decision]) -> dict[str, str]:
@@ -191,7 +183,8 @@ def front_page(run_dir: Path, prefix: str = "", *, level: str = "h2") -> str:
         write_matrix_csv(cells, run_dir / "matrix.csv")
         links = pages_of(run_dir, prefix)
         overview = links.get("overview")
-        found = decisions(results, run)
+        found = verdict_file.decisions(results, run)
+        verdict_file.write(run_dir, found, run)
         anchors = _anchors(run_dir, overview, found)
         parts += [
             f"<{level}>What was compared</{level}>", compared_html(results, run, facts),
