@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -32,7 +33,7 @@ from eventstore.eventstoredb import URI_ENV, ESDBConfig, EventStoreDBStore, Stre
 from eventstore.eventstoredb.capabilities import engine_info  # noqa: E402
 from eventstore.eventstoredb.config import literal  # noqa: E402
 from eventstore.eventstoredb.conformance import EventStoreDBConformance  # noqa: E402
-from eventstore.eventstoredb.engine import ENGINE, reachable  # noqa: E402
+from eventstore.eventstoredb.engine import ENGINE, KURRENTDB, reachable  # noqa: E402
 from eventstore.plugins import Servers, ServiceUnavailable  # noqa: E402
 from eventstore.testing.conformance import events, stream  # noqa: E402
 
@@ -399,6 +400,19 @@ def test_the_engine_deploys_isolated_stores_where_a_server_answers(server: str, 
             assert deployment.settings["server"].startswith("protocol double at ")
         first.close()
         second.close()
+
+
+def test_the_compose_services_run_no_projections_and_kurrentdb_is_current() -> None:
+    """The adapter reads no link events: projections would only load the server while it is measured."""
+    yaml = pytest.importorskip("yaml", reason="reading docker-compose.yml needs PyYAML (the bench extra)")
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for declared in (ENGINE.compose, *ENGINE.compose_alternatives):
+        assert declared is not None
+        env = services[declared.service]["environment"]
+        assert [v for k, v in env.items() if k.endswith("_RUN_PROJECTIONS")] == ["None"], declared.service
+        assert all(str(v).lower() == "false" for k, v in env.items() if k.endswith("_START_STANDARD_PROJECTIONS")), declared.service
+    assert re.fullmatch(r"kurrentplatform/kurrentdb:2[56]\.\d+(\.\d+)?", services[KURRENTDB.service]["image"])
+    assert services[ENGINE.compose.service]["image"] == "eventstore/eventstore:24.10"
 
 
 def test_the_release_names_the_product() -> None:

@@ -37,8 +37,9 @@ LIMITATIONS = (
     "disk, visible in $all to readers without the prefix filter, until a scavenge. It needs a prefix.",
     "Stream ids and event types starting with '$' are refused: that namespace is the server's system streams "
     "and events.",
-    "The Python client retries a failed call once; a retried append is safe with an exact expected version and "
-    "relies on the server's cache of recent event ids with ANY or EXISTS.",
+    "A call that fails transiently (server not ready, deadline, lost answer, not the leader) is tried again with the "
+    "same request for up to 10 s: a retried append is safe with an exact expected version or NO_STREAM and relies on "
+    "the server's cache of recent event ids with ANY or EXISTS; beyond that it raises StoreUnavailable, outcome unknown.",
     "The version reported is the URL's version= parameter, which the engine fills from the server's own answer "
     "(gRPC ServerFeatures); a store opened by hand without it reports 'unknown'.",
 )
