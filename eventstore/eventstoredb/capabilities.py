@@ -27,7 +27,8 @@ LIMITATIONS = (
     "The server applies one filter per read: with a prefix the stream-name filter scopes the store, and the "
     "event-type filter is applied by the adapter to what the server returns.",
     "An append with ANY or EXISTS costs one more read ($all at the position the server returned) to learn "
-    "the versions it wrote; an exact expected version or NO_STREAM needs none.",
+    "the versions it wrote: the server's answer carries the stream's revision, but the Python clients return only "
+    "the position. An exact expected version or NO_STREAM needs none.",
     "Checkpoints live in one stream per subscription with $maxCount 1, written apart from the handler's "
     "writes (at-least-once).",
     f"Snapshots live in one stream per aggregate with $maxCount {SNAPSHOTS_KEPT}: a schema version absent from "
