@@ -44,7 +44,7 @@ def retry_on(api: ClientAPI, error: Exception) -> tuple[bool, str | None]:
     if isinstance(error, api.NotLeader):
         leader = api.leader(error)
         return leader is not None, leader
-    if isinstance(error, (api.Unavailable, api.DeadlineExceeded, api.Aborted)):
+    if isinstance(error, (api.Unavailable, api.DeadlineExceeded, api.Aborted)):  # ABORTED, for the calls made here: the server's timeout
         return True, None
     return type(error) is api.ClientError, None
 
@@ -67,7 +67,10 @@ def call(what: str, attempt: Callable[[], T], *, api: ClientAPI, client: Any, wh
                 raise StoreUnavailable(f"EventStoreDB at {where}: cannot {what}: {exc!r}") from exc
             LOG.info("EventStoreDB at %s: %s failed (%s); trying again%s", where, what, type(exc).__name__, f" on the leader at {leader}" if leader else "")
             if leader is not None:
-                client.reconnect(leader)
+                try:
+                    client.reconnect(leader)
+                except api.ClientError as reconnecting:  # kurrentdbclient tries the new connection at once; the next try tells
+                    LOG.info("EventStoreDB: the leader at %s does not answer yet (%r)", leader, reconnecting)
         except ValueError as exc:  # grpc: "Cannot invoke RPC on closed channel!"
             if "channel" not in str(exc).lower():
                 raise
