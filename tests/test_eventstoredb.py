@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -23,14 +24,16 @@ import pytest
 CLIENT = os.environ.get("EVENTSTORE_ESDB_CLIENT") or "esdbclient"
 pytest.importorskip(CLIENT, reason=f"the eventstoredb engine needs {CLIENT} (pip install 'eventstore-workbench[eventstoredb]')")
 
+from esdb_double import VERSION as DOUBLE_VERSION  # noqa: E402
 from esdb_double import ESDBDouble  # noqa: E402
 
 from eventstore import ConcurrencyError, EventStore, InvalidInput, LimitExceeded, NewEvent, Snapshot, StoreUnavailable, StreamState  # noqa: E402
 from eventstore.errors import UnsupportedOperation  # noqa: E402
 from eventstore.eventstoredb import URI_ENV, ESDBConfig, EventStoreDBStore, StreamDeleted, load_client  # noqa: E402
+from eventstore.eventstoredb.capabilities import engine_info  # noqa: E402
 from eventstore.eventstoredb.config import literal  # noqa: E402
 from eventstore.eventstoredb.conformance import EventStoreDBConformance  # noqa: E402
-from eventstore.eventstoredb.engine import ENGINE, reachable  # noqa: E402
+from eventstore.eventstoredb.engine import ENGINE, KURRENTDB, reachable  # noqa: E402
 from eventstore.plugins import Servers, ServiceUnavailable  # noqa: E402
 from eventstore.testing.base import events, stream  # noqa: E402
 
@@ -108,13 +111,16 @@ def test_a_partial_overlap_is_a_version_conflict_and_writes_nothing(store: Event
 
 
 def test_an_id_reused_in_another_stream_is_stored_again_as_declared(store: EventStoreDBStore) -> None:
+    """The server's cache of recent ids keeps each id's first writer: an ANY retry to that stream is
+    recognised, every append of the id to another stream is stored again."""
     assert not store.capabilities.idempotent_append
     assert any("reused in another stream is stored again" in line for line in store.capabilities.limitations)
     batch = events(1)
-    store.append(stream(), batch)
-    other = stream()
-    store.append(other, batch)
-    assert [e.event_id for e in store.read_stream(other)] == [batch[0].id]
+    a, b = stream(), stream()
+    for name in (a, b, a, b):
+        store.append(name, batch)
+    assert [len(store.read_stream(a)), len(store.read_stream(b))] == [1, 2]
+    assert {e.event_id for e in store.read_stream(b)} == {batch[0].id}
 
 
 # -- versions, positions, isolation ---------------------------------------------------------------
@@ -150,6 +156,17 @@ def test_positions_are_commit_positions_with_gaps(store: EventStoreDBStore) -> N
     offsets = [p for p in positions if isinstance(p, int)]
     assert offsets == positions == sorted(set(offsets))
     assert any(b - a > 1 for a, b in itertools.pairwise(offsets)), "commit positions are byte offsets, not counters"
+
+
+def test_a_position_inside_a_record_is_refused_as_invalid_input(store: EventStoreDBStore) -> None:
+    """The server reads ``$all`` from the position of a record and refuses one inside a record; the
+    end of the log, or beyond it, reads nothing."""
+    store.append(stream(), events(2))
+    first, last = store.read_all()
+    assert store.read_all(after=first.position) == [last]
+    with pytest.raises(InvalidInput):
+        store.read_all(after=first.position + 1)
+    assert store.read_all(after=last.position) == []
 
 
 def test_prefixes_isolate_stores_on_one_server(server: str) -> None:
@@ -362,7 +379,7 @@ def test_the_engine_is_external_only_and_says_how_to_measure_it(monkeypatch: pyt
             pass
     message = str(info.value)
     assert message.startswith("no server reachable at esdb://127.0.0.1:9?Tls=false")
-    assert "docker compose up -d eventstoredb" in message and URI_ENV in message
+    assert "docker compose up -d --wait eventstoredb" in message and "docker compose up -d --wait kurrentdb" in message and URI_ENV in message
 
 
 def test_the_engine_deploys_isolated_stores_where_a_server_answers(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -376,5 +393,30 @@ def test_the_engine_deploys_isolated_stores_where_a_server_answers(server: str, 
         first.append("Order-1", events(1))
         second = deployment.connect(b)
         assert second.read_all() == []
+        if REAL_SERVER:  # labelled as the product its release names
+            assert first.engine.engine in ("EventStoreDB", "KurrentDB") and not first.engine.emulator
+        else:  # the double says what it is, and the records say it too
+            assert "protocol double" in first.engine.engine and "protocol double" in first.engine.version and first.engine.emulator
+            assert deployment.settings["server"].startswith("protocol double at ")
         first.close()
         second.close()
+
+
+def test_the_compose_services_run_no_projections_and_kurrentdb_is_current() -> None:
+    """The adapter reads no link events: projections would only load the server while it is measured."""
+    yaml = pytest.importorskip("yaml", reason="reading docker-compose.yml needs PyYAML (the bench extra)")
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for declared in (ENGINE.compose, *ENGINE.compose_alternatives):
+        assert declared is not None
+        env = services[declared.service]["environment"]
+        assert [v for k, v in env.items() if k.endswith("_RUN_PROJECTIONS")] == ["None"], declared.service
+        assert all(str(v).lower() == "false" for k, v in env.items() if k.endswith("_START_STANDARD_PROJECTIONS")), declared.service
+    assert re.fullmatch(r"kurrentplatform/kurrentdb:2[56]\.\d+(\.\d+)?", services[KURRENTDB.service]["image"])
+    assert services[ENGINE.compose.service]["image"] == "eventstore/eventstore:24.10"
+
+
+def test_the_release_names_the_product() -> None:
+    assert [(i.engine, i.emulator) for i in map(engine_info, ("24.10.0 (external server)", "26.1.0 (external server)", "unknown"))] == [
+        ("EventStoreDB", False), ("KurrentDB", False), ("EventStoreDB", False)]
+    double = engine_info(f"{DOUBLE_VERSION} (external server)")
+    assert double.emulator and "not the product" in double.engine

@@ -8,9 +8,10 @@ stream metadata (``$maxCount``, ``$tb``), and the server option ``MaxAppendSize`
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
-from ..capabilities import Capabilities
+from ..capabilities import Capabilities, EngineInfo
 from .config import DEFAULT_MAX_APPEND_SIZE, SNAPSHOTS_KEPT
 
 LIMITATIONS = (
@@ -26,7 +27,8 @@ LIMITATIONS = (
     "The server applies one filter per read: with a prefix the stream-name filter scopes the store, and the "
     "event-type filter is applied by the adapter to what the server returns.",
     "An append with ANY or EXISTS costs one more read ($all at the position the server returned) to learn "
-    "the versions it wrote; an exact expected version or NO_STREAM needs none.",
+    "the versions it wrote: the server's answer carries the stream's revision, but the Python clients return only "
+    "the position. An exact expected version or NO_STREAM needs none.",
     "Checkpoints live in one stream per subscription with $maxCount 1, written apart from the handler's "
     "writes (at-least-once).",
     f"Snapshots live in one stream per aggregate with $maxCount {SNAPSHOTS_KEPT}: a schema version absent from "
@@ -36,10 +38,11 @@ LIMITATIONS = (
     "disk, visible in $all to readers without the prefix filter, until a scavenge. It needs a prefix.",
     "Stream ids and event types starting with '$' are refused: that namespace is the server's system streams "
     "and events.",
-    "The Python client retries a failed call once; a retried append is safe with an exact expected version and "
-    "relies on the server's cache of recent event ids with ANY or EXISTS.",
-    "The gRPC API does not tell a client the server's release: the version reported is the URL's version= "
-    "parameter, which the engine fills from the server's HTTP /info when it can.",
+    "A call that fails transiently (server not ready, deadline, lost answer, not the leader) is tried again with the "
+    "same request for up to 10 s: a retried append is safe with an exact expected version or NO_STREAM and relies on "
+    "the server's cache of recent event ids with ANY or EXISTS; beyond that it raises StoreUnavailable, outcome unknown.",
+    "The version reported is the URL's version= parameter, which the engine fills from the server's own answer "
+    "(gRPC ServerFeatures); a store opened by hand without it reports 'unknown'.",
 )
 
 CAPABILITIES = Capabilities(
@@ -73,3 +76,16 @@ def capabilities(max_append_size: int) -> Capabilities:
                      "(data + metadata + 2 bytes per character of the type): this server's MaxAppendSize.",
                      *LIMITATIONS),
     )
+
+
+#: What the protocol double's release says (``tests/esdb_double``): an engine that reaches it is no product.
+DOUBLE_MARK = "protocol double"
+
+
+def engine_info(version: str) -> EngineInfo:
+    """The product a server's release names: KurrentDB from 25.0 on, EventStoreDB before it; the protocol
+    double as what it is, flagged like an emulator so that no result from it passes for the product's."""
+    if DOUBLE_MARK in version:
+        return EngineInfo("eventstoredb", "EventStoreDB protocol double (a test fixture, not the product)", version, emulator=True)
+    major = re.match(r"\s*(\d+)\.", version)
+    return EngineInfo("eventstoredb", "KurrentDB" if major and int(major.group(1)) >= 25 else "EventStoreDB", version)

@@ -6,8 +6,9 @@ other names (``KurrentDBClient``, exceptions ending in ``Error``) and cannot be 
 protobuf symbols). ``EVENTSTORE_ESDB_CLIENT=kurrentdbclient`` selects it; nothing else changes.
 
 The adapter uses only these calls, all public and present in both clients: ``append_to_stream``,
-``get_stream``, ``read_all``, ``subscribe_to_all``, ``set_stream_metadata``, ``tombstone_stream``
-and ``close``.
+``get_stream``, ``read_all``, ``subscribe_to_all``, ``set_stream_metadata``, ``tombstone_stream``,
+``reconnect`` (to the leader a not-leader error names) and ``close``; and, to ask the server its release
+(``features.py``), the public attributes ``connection_target``, ``connection_spec`` and ``root_certificates``.
 """
 from __future__ import annotations
 
@@ -39,8 +40,23 @@ class ClientAPI:
     StreamDeleted: type[Exception]
     #: Root of the client's own errors: anything else it raises is a connection or server problem.
     ClientError: type[Exception]
+    #: The server did not do it, or its answer was lost: Unavailable, a deadline, the server's own timeout.
+    Unavailable: type[Exception]
+    DeadlineExceeded: type[Exception]
+    Aborted: type[Exception]
+    #: The node is not the leader (the error names the leader when the server said where it is).
+    NotLeader: type[Exception]
     #: URL schemes the client accepts (``esdb`` for both; ``kurrentdb`` for the successor only).
     schemes: tuple[str, ...]
+
+    @staticmethod
+    def leader(error: Exception) -> str | None:
+        """``host:port`` of the leader a not-leader error names (esdbclient: ``leader_grpc_target``;
+        kurrentdbclient: ``host`` and ``port``), or None."""
+        target = getattr(error, "leader_grpc_target", None)
+        if target is None and getattr(error, "host", None) and getattr(error, "port", None):
+            target = f"{error.host}:{error.port}"  # type: ignore[attr-defined]
+        return target if isinstance(target, str) else None
 
     def connect(self, uri: str) -> Any:
         """A client for ``uri``. A single-host ``esdb://`` URI makes no call here; a bad URI is ``InvalidInput``."""
@@ -77,5 +93,9 @@ def load_client(package: str | None = None) -> ClientAPI:
         NotFound=error("NotFound"),
         StreamDeleted=error("StreamIsDeleted"),
         ClientError=getattr(errors, "EventStoreDBClientException", None) or errors.KurrentDBClientError,
+        Unavailable=error("ServiceUnavailable"),
+        DeadlineExceeded=error("DeadlineExceeded"),
+        Aborted=error("AbortedByServer"),
+        NotLeader=error("NodeIsNotLeader"),
         schemes=("esdb", "esdb+discover") + (("kurrentdb", "kurrentdb+discover", "kdb", "kdb+discover") if package == "kurrentdbclient" else ()),
     )

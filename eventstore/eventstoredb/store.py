@@ -8,15 +8,14 @@ capped by ``$maxCount``. See README.md beside this file.
 """
 from __future__ import annotations
 
+import functools
 import json
-import logging
 import re
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from ..capabilities import EngineInfo
 from ..errors import ConcurrencyError, EventStoreError, InvalidInput, LimitExceeded, StoreUnavailable, UnsupportedOperation
@@ -24,11 +23,13 @@ from ..events import AppendResult, ExpectedVersion, Position, RecordedEvent, Sna
 from ..store import EventStore
 from ..subscriptions import Wait
 from ..validation import PreparedEvent
-from .capabilities import capabilities
+from . import calls
+from .calls import LOG
+from .capabilities import capabilities, engine_info
 from .client import ClientAPI, load_client
 from .config import SNAPSHOTS_KEPT, TIMEOUT_S, ESDBConfig, literal
 
-LOG = logging.getLogger("eventstore.eventstoredb")
+T = TypeVar("T")
 #: Types of the store's own events ('$' names are the server's: its docs reserve them).
 CHECKPOINT_TYPE = "eventstore.checkpoint"
 SNAPSHOT_TYPE = "eventstore.snapshot"
@@ -47,10 +48,11 @@ class StreamDeleted(EventStoreError):
 class EventStoreDBStore(EventStore):
     """One client connection; every guarantee is the server's, checked on the server."""
 
-    def __init__(self, config: ESDBConfig, client: ClientAPI | None = None, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(self, config: ESDBConfig, client: ClientAPI | None = None, timeout_s: float = TIMEOUT_S, retry_s: float = calls.RETRY_S) -> None:
         self.config = config
+        self._retry_s = retry_s
         self.capabilities = capabilities(config.max_append_size)
-        self.engine = EngineInfo("eventstoredb", "EventStoreDB", config.version)
+        self.engine: EngineInfo = engine_info(config.version)
         self._api = client or load_client()
         self._timeout = timeout_s
         self._client = self._api.connect(config.uri)
@@ -77,11 +79,13 @@ class EventStoreDBStore(EventStore):
         name = self._name(stream_id)
         events, size = self._encode(batch)
         state = self._stream_state(expected)
-        with self._calling(f"append to {stream_id!r}"):
+
+        def attempt() -> int:
+            """The same request each time: a retry after a lost answer is the server's idempotent case."""
             try:
-                position = self._client.append_to_stream(
+                return int(self._client.append_to_stream(
                     name, current_version=state, events=events[0] if len(events) == 1 else events, timeout=self._timeout
-                )
+                ))
             except self._api.WrongVersion as exc:
                 raise ConcurrencyError(stream_id, expected, self._actual_version(exc, name)) from None
             except self._api.ClientError as exc:
@@ -94,6 +98,8 @@ class EventStoreDBStore(EventStore):
                         "in the store URL to the server's value", limit=self.config.max_append_size, actual=size,
                     ) from None
                 raise
+
+        position = self._call(f"append to {stream_id!r}", attempt)
         if expected is StreamState.NO_STREAM:
             first = 0
         elif isinstance(expected, int):
@@ -141,11 +147,13 @@ class EventStoreDBStore(EventStore):
 
     def _version_at(self, position: int, name: str, last_id: Any) -> int:
         """The version of the event at ``position``: the last one an ANY or EXISTS append wrote."""
-        with self._calling("read back an append"):
+        def attempt() -> list[Any]:
             with self._client.read_all(commit_position=position, limit=1, filter_exclude=(), timeout=self._timeout) as found:
-                for e in found:
-                    if e.id == last_id and e.stream_name == name:
-                        return int(e.stream_position)
+                return list(found)
+
+        for e in self._call("read back an append", attempt):
+            if e.id == last_id and e.stream_name == name:
+                return int(e.stream_position)
         raise StoreUnavailable(f"the server acknowledged an append to {name!r} at position {position}, but its last event is not there")
 
     # -- reads ---------------------------------------------------------------------------------
@@ -153,14 +161,16 @@ class EventStoreDBStore(EventStore):
     def _read_stream(self, stream_id: str, from_version: int, limit: int | None, backwards: bool) -> list[RecordedEvent]:
         name = self._name(stream_id)
         start = None if backwards and from_version == 0 else from_version
-        with self._calling(f"read {stream_id!r}"):
+
+        def attempt() -> tuple[Any, ...]:
             try:
-                found = self._client.get_stream(
+                return tuple(self._client.get_stream(
                     name, stream_position=start, backwards=backwards, limit=sys.maxsize if limit is None else limit, timeout=self._timeout
-                )
+                ))
             except (self._api.NotFound, self._api.StreamDeleted):
-                return []
-        return [self._decode(e, stream_id) for e in found]
+                return ()
+
+        return [self._decode(e, stream_id) for e in self._call(f"read {stream_id!r}", attempt)]
 
     def _read_all(
         self, after: Position | None, limit: int | None, types: list[str] | None, categories: list[str] | None
@@ -196,9 +206,12 @@ class EventStoreDBStore(EventStore):
             options.update(filter_include=[streams], filter_by_stream_name=True)
         elif types is not None:
             options.update(filter_include=["(?:" + "|".join(literal(t) for t in types) + ")"])
-        with self._calling("read $all"):
+
+        def attempt() -> list[Any]:
             with self._client.read_all(timeout=self._timeout, **options) as found:
                 return list(found)
+
+        return self._call("read $all", attempt)
 
     def _decode(self, e: Any, stream_id: str) -> RecordedEvent:
         try:
@@ -247,15 +260,14 @@ class EventStoreDBStore(EventStore):
         for name in names:
             last = self._last(name, 1)
             if last:
-                with self._calling(f"delete snapshots in {name!r}"):
-                    self._client.set_stream_metadata(
-                        name, metadata={"$maxCount": SNAPSHOTS_KEPT, "$tb": last[0].stream_position + 1}, timeout=self._timeout
-                    )
+                metadata = {"$maxCount": SNAPSHOTS_KEPT, "$tb": last[0].stream_position + 1}
+                self._call(f"delete snapshots in {name!r}", functools.partial(self._client.set_stream_metadata, name, metadata=metadata, timeout=self._timeout))
 
     def _append_capped(self, name: str, type_: str, data: dict[str, Any], max_count: int) -> None:
         """Append to a stream whose ``$maxCount`` is set when the stream is created (the first append)."""
-        event = self._api.NewEvent(type=type_, data=json.dumps(data).encode())
-        with self._calling(f"write {name!r}"):
+        event = self._api.NewEvent(type=type_, data=json.dumps(data).encode())  # one id for every try
+
+        def attempt() -> None:
             try:
                 self._client.append_to_stream(name, current_version=self._api.StreamState.EXISTS, events=event, timeout=self._timeout)
                 return
@@ -264,46 +276,77 @@ class EventStoreDBStore(EventStore):
             self._client.set_stream_metadata(name, metadata={"$maxCount": max_count}, timeout=self._timeout)
             self._client.append_to_stream(name, current_version=self._api.StreamState.ANY, events=event, timeout=self._timeout)
 
+        self._call(f"write {name!r}", attempt)
+
     def _last(self, name: str, n: int) -> tuple[Any, ...]:
         """The last ``n`` events of a server stream, newest first."""
-        with self._calling(f"read {name!r}"):
+        def attempt() -> tuple[Any, ...]:
             try:
                 return tuple(self._client.get_stream(name, backwards=True, limit=n, timeout=self._timeout))
             except (self._api.NotFound, self._api.StreamDeleted):
                 return ()
 
+        return self._call(f"read {name!r}", attempt)
+
     def _stream_names(self, regex: str) -> list[str]:
         """The streams of ``$all`` whose names match ``regex``, by the server's filter."""
-        with self._calling("list streams"):
+        def attempt() -> list[str]:
             with self._client.read_all(filter_include=[regex], filter_by_stream_name=True, timeout=self._timeout) as found:
                 return list(dict.fromkeys(e.stream_name for e in found))
+
+        return self._call("list streams", attempt)
 
     # -- live ----------------------------------------------------------------------------------
 
     @contextmanager
     def notifications(self) -> Iterator[Wait]:
-        """A catch-up subscription to ``$all`` from its end, filtered like ``read_all``: the server
-        pushes each new event of the store, and ``wait`` returns as soon as one arrives."""
-        arrived, broken = threading.Event(), threading.Event()
+        """A catch-up subscription to ``$all`` from its end, filtered like ``read_all``: the server pushes
+        each new event of the store, and ``wait`` returns as soon as one arrives.
+
+        When the server drops it (a node restarting, the leader moving), it is resumed from the last
+        event it delivered and ``wait`` is woken once, so the consumer reads from its checkpoint whatever
+        came meanwhile; while it cannot be resumed, waiting is polling."""
+        arrived, stopping, lock = threading.Event(), threading.Event(), threading.Lock()
         streams = self.config.events_regex(None)
         options: dict[str, Any] = {"filter_include": [streams], "filter_by_stream_name": True} if streams else {}
-        with self._calling("subscribe to $all"):
-            subscription = self._client.subscribe_to_all(from_end=True, **options)
+        current = [self._call("subscribe to $all", lambda: self._client.subscribe_to_all(from_end=True, **options))]
+
+        def resume(after: int | None) -> bool:
+            where: dict[str, Any] = {"from_end": True} if after is None else {"commit_position": after}
+            subscription = self._client.subscribe_to_all(**where, **options)
+            with lock:
+                if stopping.is_set():
+                    subscription.stop()
+                    return False
+                current[0] = subscription
+            arrived.set()
+            return True
 
         def pump() -> None:
-            try:
-                for _ in subscription:
-                    arrived.set()
-            except Exception as exc:  # the live channel broke: fall back to polling, and say so
-                LOG.warning("EventStoreDB subscription ended (%r); live subscribers poll instead", exc)
-            finally:
-                broken.set()
-                arrived.set()
+            last: int | None = None
+            while not stopping.is_set():
+                try:
+                    for event in current[0]:
+                        last = event.commit_position
+                        arrived.set()
+                    if stopping.is_set():
+                        return
+                    LOG.warning("EventStoreDB subscription to $all ended; resuming it")
+                except Exception as exc:  # any way the live channel breaks: resume it, and say so
+                    if stopping.is_set():
+                        return
+                    LOG.warning("EventStoreDB subscription to $all dropped (%r); resuming it", exc)
+                pause = calls.FIRST_PAUSE_S
+                while not stopping.wait(pause):
+                    try:
+                        if not resume(last):
+                            return
+                        break
+                    except Exception as exc:  # the server is still away: live subscribers poll meanwhile
+                        LOG.debug("EventStoreDB: cannot resume the subscription to $all yet (%r)", exc)
+                        pause = min(2 * pause, calls.MAX_PAUSE_S)
 
         def wait(timeout: float) -> bool:
-            if broken.is_set():
-                time.sleep(timeout)
-                return False
             woke = arrived.wait(timeout)
             arrived.clear()
             return woke
@@ -313,7 +356,9 @@ class EventStoreDBStore(EventStore):
         try:
             yield wait
         finally:
-            subscription.stop()
+            with lock:
+                stopping.set()
+                current[0].stop()
             thread.join(5)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -325,13 +370,15 @@ class EventStoreDBStore(EventStore):
             if regex is None:
                 raise UnsupportedOperation("drop() deletes the streams under the store's prefix, and this store has none: it is the whole database")
             for name in self._stream_names(regex):
-                with self._calling(f"tombstone {name!r}"):
-                    try:
-                        self._client.tombstone_stream(name, current_version=self._api.StreamState.ANY, timeout=self._timeout)
-                    except (self._api.StreamDeleted, self._api.NotFound):
-                        pass
+                self._call(f"tombstone {name!r}", functools.partial(self._tombstone, name))
         finally:
             self.close()
+
+    def _tombstone(self, name: str) -> None:
+        try:
+            self._client.tombstone_stream(name, current_version=self._api.StreamState.ANY, timeout=self._timeout)
+        except (self._api.StreamDeleted, self._api.NotFound):  # already (a retried tombstone whose answer was lost)
+            pass
 
     def close(self) -> None:
         """Close the client's channel once; idempotent."""
@@ -349,16 +396,9 @@ class EventStoreDBStore(EventStore):
             raise InvalidInput(f"stream id {stream_id[:40]!r} is reserved for the store's checkpoints and snapshots")
         return name
 
-    @contextmanager
-    def _calling(self, what: str) -> Iterator[None]:
-        """Client errors that are not answers (unreachable, timed out, refused) become ``StoreUnavailable``."""
+    def _call(self, what: str, attempt: Callable[[], T]) -> T:
+        """``attempt()`` through ``calls.call``: failures that say "try again" are tried again (the same
+        request), answers are the caller's, every other client error is ``StoreUnavailable``."""
         if self._closed:
             raise EventStoreError("the EventStoreDB store is closed")
-        try:
-            yield
-        except self._api.ClientError as exc:
-            raise StoreUnavailable(f"EventStoreDB at {self.config.safe_uri}: cannot {what}: {exc!r}") from exc
-        except ValueError as exc:  # grpc: "Cannot invoke RPC on closed channel!"
-            if "channel" not in str(exc).lower():
-                raise
-            raise StoreUnavailable(f"EventStoreDB at {self.config.safe_uri}: cannot {what}: {exc}") from exc
+        return calls.call(what, attempt, api=self._api, client=self._client, where=self.config.safe_uri, retry_s=self._retry_s)

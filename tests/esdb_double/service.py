@@ -1,47 +1,60 @@
-"""The ``Streams`` gRPC service over ``Log``, built on the client's own generated stubs.
+"""The ``Streams`` gRPC service over ``Log``, on the client's own generated stubs.
 
-Only what the adapter sends: ``Append`` (one event), ``BatchAppend`` (several), ``Read`` (a stream
-forwards or backwards; ``$all`` from a position, filtered; catch-up subscriptions to ``$all``) and
-``Tombstone``. Errors come back the way the server sends them: a wrong expected version inside
-``AppendResp`` for Append but as a ``google.rpc.Status`` wrapping ``WrongExpectedVersion`` for
-BatchAppend; a tombstoned stream as FAILED_PRECONDITION; an oversized append as INVALID_ARGUMENT.
+``Append`` (the client's call for one event), ``BatchAppend`` (several), ``Delete`` (soft delete),
+``Tombstone`` (hard delete) and ``Read`` (a stream forwards or backwards, ``$all`` from a position,
+filtered, and catch-up subscriptions, see ``subscriptions.py``). Answers as the server sends them
+(``Services/Transport/Grpc/Streams.*.cs`` and ``RpcExceptions.cs`` in KurrentDB, as in EventStoreDB 24.10):
+a wrong expected version inside ``AppendResp`` for Append, as a ``google.rpc.Status`` wrapping
+``WrongExpectedVersion`` for BatchAppend, and as FAILED_PRECONDITION "Delete failed due to
+WrongExpectedVersion..." for Delete and Tombstone; a deleted stream as FAILED_PRECONDITION "is deleted"
+(a ``StreamDeleted`` status for BatchAppend); an oversized append as INVALID_ARGUMENT; a ``$all``
+position inside a record as INVALID_ARGUMENT. Every call first asks ``Faults`` whether to fail.
 """
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
 
-from .log import ANY, EXISTS, NO_STREAM, Deleted, Log, Proposed, Record, Written, WrongVersion
+from .faults import Faults, abort
+from .log import ANY, EXISTS, NO_STREAM, Deleted, InvalidPosition, Log, Proposed, Record, Refused, Written
 from .stubs import code_pb2, shared_pb2, status_pb2, streams_pb2, streams_pb2_grpc
+from .subscriptions import INVALID_POSITION, Subscriptions
 
 Options: Any = streams_pb2.ReadReq.Options
-_POLL_S = 0.2  # how often a waiting subscription checks that its caller is still there
 
 
 class StreamsDouble(streams_pb2_grpc.StreamsServicer):
-    def __init__(self, log: Log, max_append_size: int = 1_048_576) -> None:
+    def __init__(self, log: Log, faults: Faults, max_append_size: int = 1_048_576) -> None:
         self.log = log
+        self.faults = faults
         self.max_append_size = max_append_size
+        self.subscriptions = Subscriptions(log, faults, _event, _filter)
+
+    def _fail(self, method: str, context: grpc.ServicerContext, after_write: bool = False) -> None:
+        failure = self.faults.take(method, after_write)
+        if failure is not None:
+            abort(context, failure)
 
     # -- appends -----------------------------------------------------------------------------
 
     def Append(self, request_iterator: Iterator[streams_pb2.AppendReq], context: grpc.ServicerContext) -> streams_pb2.AppendResp:
+        self._fail("Append", context)
         options = next(request_iterator).options
         stream = options.stream_identifier.stream_name.decode()
         expected = _expected(options, "expected_stream_revision", "revision")
         events = [self._proposed(r.proposed_message, context) for r in request_iterator]
-        self._check_size(events, context)
-        try:
-            outcome = self.log.append(stream, expected, events)
-        except Deleted:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"Event stream '{stream}' is deleted.")
+        if _size(events) > self.max_append_size:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Maximum Append Size of {self.max_append_size} Exceeded.")
+        outcome = self.log.append(stream, expected, events)
+        self._fail("Append", context, after_write=True)
         if isinstance(outcome, Written):
             position = streams_pb2.AppendResp.Position(commit_position=outcome.position, prepare_position=outcome.position)
             return streams_pb2.AppendResp(success=streams_pb2.AppendResp.Success(current_revision=outcome.last, position=position))
+        if outcome.deleted:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"Event stream '{stream}' is deleted.")
         wrong = streams_pb2.AppendResp.WrongExpectedVersion()
         if outcome.current < 0:
             wrong.current_no_stream.CopyFrom(shared_pb2.Empty())
@@ -52,8 +65,7 @@ class StreamsDouble(streams_pb2_grpc.StreamsServicer):
         if expected >= 0:
             wrong.expected_revision = expected
         else:
-            field = {ANY: "expected_any", EXISTS: "expected_stream_exists", NO_STREAM: "expected_no_stream"}[expected]
-            getattr(wrong, field).CopyFrom(shared_pb2.Empty())
+            getattr(wrong, _EXPECTED_FIELD[expected]).CopyFrom(shared_pb2.Empty())
         return streams_pb2.AppendResp(wrong_expected_version=wrong)
 
     def BatchAppend(self, request_iterator: Iterator[streams_pb2.BatchAppendReq], context: grpc.ServicerContext) -> Iterator[streams_pb2.BatchAppendResp]:
@@ -69,75 +81,91 @@ class StreamsDouble(streams_pb2_grpc.StreamsServicer):
                 continue
             del pending[correlation]
             reply = streams_pb2.BatchAppendResp(correlation_id=request.correlation_id, stream_identifier=shared_pb2.StreamIdentifier(stream_name=stream.encode()))
-            size = _size(events)
-            if size > self.max_append_size:
+            failure = self.faults.take("BatchAppend", after_write=False)
+            if failure is not None and failure.in_band_not_ready:  # NotHandled(NotReady): an error response, details Empty
+                reply.error.CopyFrom(_status(code_pb2.UNAVAILABLE, failure.details, shared_pb2.Empty()))
+                yield reply
+                continue
+            if failure is not None:
+                abort(context, failure)
+            if _size(events) > self.max_append_size:
                 reply.error.CopyFrom(_status(code_pb2.INVALID_ARGUMENT, "MaximumAppendSizeExceeded", shared_pb2.MaximumAppendSizeExceeded(maxAppendSize=self.max_append_size)))
                 yield reply
                 continue
-            try:
-                outcome = self.log.append(stream, expected, events)
-            except Deleted:
-                deleted = shared_pb2.StreamDeleted(stream_identifier=shared_pb2.StreamIdentifier(stream_name=stream.encode()))
-                reply.error.CopyFrom(_status(code_pb2.NOT_FOUND, "StreamDeleted", deleted))
-                yield reply
-                continue
+            outcome = self.log.append(stream, expected, events)
+            self._fail("BatchAppend", context, after_write=True)
             if isinstance(outcome, Written):
                 position = shared_pb2.AllStreamPosition(commit_position=outcome.position, prepare_position=outcome.position)
                 reply.success.CopyFrom(streams_pb2.BatchAppendResp.Success(current_revision=outcome.last, position=position))
+            elif outcome.deleted:
+                deleted = shared_pb2.StreamDeleted(stream_identifier=shared_pb2.StreamIdentifier(stream_name=stream.encode()))
+                reply.error.CopyFrom(_status(code_pb2.NOT_FOUND, "StreamDeleted", deleted))
             else:
                 reply.error.CopyFrom(_status(code_pb2.ALREADY_EXISTS, "WrongExpectedVersion", _wrong_version(outcome, expected)))
             yield reply
 
-    def Tombstone(self, request: streams_pb2.TombstoneReq, context: grpc.ServicerContext) -> streams_pb2.TombstoneResp:
-        stream = request.options.stream_identifier.stream_name.decode()
-        try:
-            position = self.log.tombstone(stream)
-        except Deleted:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"Event stream '{stream}' is deleted.")
-        return streams_pb2.TombstoneResp(position=streams_pb2.TombstoneResp.Position(commit_position=position, prepare_position=position))
-
-    def _proposed(self, message: streams_pb2.AppendReq.ProposedMessage, context: grpc.ServicerContext) -> Proposed:
+    def _proposed(self, message: Any, context: grpc.ServicerContext) -> Proposed:
         for key in ("type", "content-type"):
             if key not in message.metadata:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Required Metadata Property '{key}' is missing")
         return Proposed(message.id.string, message.metadata["type"], message.metadata["content-type"], message.data, message.custom_metadata)
 
-    def _check_size(self, events: list[Proposed], context: grpc.ServicerContext) -> None:
-        if _size(events) > self.max_append_size:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Maximum Append Size of {self.max_append_size} Exceeded.")
+    # -- deletes -----------------------------------------------------------------------------
+
+    def Delete(self, request: streams_pb2.DeleteReq, context: grpc.ServicerContext) -> streams_pb2.DeleteResp:
+        position = self._delete("Delete", request.options, False, context)
+        return streams_pb2.DeleteResp(position=streams_pb2.DeleteResp.Position(commit_position=position, prepare_position=position))
+
+    def Tombstone(self, request: streams_pb2.TombstoneReq, context: grpc.ServicerContext) -> streams_pb2.TombstoneResp:
+        position = self._delete("Tombstone", request.options, True, context)
+        return streams_pb2.TombstoneResp(position=streams_pb2.TombstoneResp.Position(commit_position=position, prepare_position=position))
+
+    def _delete(self, method: str, options: Any, hard: bool, context: grpc.ServicerContext) -> int:
+        """``Streams.Delete.cs``: both RPCs report a failed check as the operation "Delete"."""
+        self._fail(method, context)
+        stream = options.stream_identifier.stream_name.decode()
+        expected = _expected(options, "expected_stream_revision", "revision")
+        outcome = self.log.delete(stream, expected, hard)
+        self._fail(method, context, after_write=True)
+        if isinstance(outcome, Refused):
+            if outcome.deleted:
+                context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"Event stream '{stream}' is deleted.")
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                          f"Delete failed due to WrongExpectedVersion. Stream: {stream}, Expected version: {expected}, Actual version: {outcome.current}")
+        assert isinstance(outcome, int)
+        return outcome
 
     # -- reads -------------------------------------------------------------------------------
 
     def Read(self, request: streams_pb2.ReadReq, context: grpc.ServicerContext) -> Iterator[streams_pb2.ReadResp]:
+        self._fail("Read", context)
         options = request.options
-        backwards = options.read_direction == Options.Backwards
         if options.HasField("subscription"):
-            if not options.HasField("all"):
-                context.abort(grpc.StatusCode.UNIMPLEMENTED, "the double subscribes to $all only")
-            yield from self._subscribe(options, context)
-            return
-        count = options.count
-        if options.HasField("stream"):
-            yield from self._read_stream(options.stream, backwards, count, context)
-            return
+            yield from (self.subscriptions.to_stream if options.HasField("stream") else self.subscriptions.to_all)(options, context)
+        elif options.HasField("stream"):
+            yield from self._read_stream(options, context)
+        else:
+            yield from self._read_all(options, context)
+
+    def _read_all(self, options: Any, context: grpc.ServicerContext) -> Iterator[streams_pb2.ReadResp]:
+        backwards = options.read_direction == Options.Backwards
         keep = _filter(options)
-        records = self.log.snapshot()
-        where = options.all.WhichOneof("all_option")
-        if backwards:
-            records.reverse()
-            if where == "position":  # backwards from a position excludes it
-                records = [r for r in records if r.position < options.all.position.commit_position]
-        elif where == "position":  # forwards from a position includes it
-            records = [r for r in records if r.position >= options.all.position.commit_position]
+        position = options.all.position.commit_position if options.all.WhichOneof("all_option") == "position" else None
+        try:
+            at = self.log.index(position, backwards)
+        except InvalidPosition:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, INVALID_POSITION)
+        records = self.log.slice(0, at)[::-1] if backwards else self.log.slice(at)
         sent = 0
         for record in records:
-            if sent == count:
+            if sent == options.count:
                 return
             if keep(record):
                 sent += 1
                 yield _event(record)
 
-    def _read_stream(self, stream_options: Options.StreamOptions, backwards: bool, count: int, context: grpc.ServicerContext) -> Iterator[streams_pb2.ReadResp]:
+    def _read_stream(self, options: Any, context: grpc.ServicerContext) -> Iterator[streams_pb2.ReadResp]:
+        stream_options = options.stream
         name = stream_options.stream_identifier.stream_name.decode()
         try:
             events = self.log.stream(name)
@@ -147,42 +175,21 @@ class StreamsDouble(streams_pb2_grpc.StreamsServicer):
             yield streams_pb2.ReadResp(stream_not_found=streams_pb2.ReadResp.StreamNotFound(stream_identifier=stream_options.stream_identifier))
             return
         where = stream_options.WhichOneof("revision_option")
-        if backwards:
-            events.reverse()
-            if where == "revision":
-                events = [e for e in events if e.revision <= stream_options.revision]
+        if options.read_direction == Options.Backwards:
+            events = [e for e in reversed(events) if where != "revision" or e.revision <= stream_options.revision]
         elif where == "revision":
             events = [e for e in events if e.revision >= stream_options.revision]
-        for record in events[:count]:
+        for record in events[:options.count]:
             yield _event(record)
 
-    def _subscribe(self, options: Options, context: grpc.ServicerContext) -> Iterator[streams_pb2.ReadResp]:
-        """Confirmation first; then every matching record after the start (a position is excluded), then live ones."""
-        yield streams_pb2.ReadResp(confirmation=streams_pb2.ReadResp.SubscriptionConfirmation(subscription_id=str(uuid.uuid4())))
-        keep = _filter(options)
-        where = options.all.WhichOneof("all_option")
-        with self.log.changed:
-            if where == "end":
-                seen = len(self.log.records)
-            elif where == "position":
-                seen = sum(1 for r in self.log.records if r.position <= options.all.position.commit_position)
-            else:
-                seen = 0
-        while context.is_active():
-            with self.log.changed:
-                if len(self.log.records) == seen:
-                    self.log.changed.wait(_POLL_S)
-                new = self.log.records[seen:]
-            seen += len(new)
-            for record in new:
-                if keep(record):
-                    yield _event(record)
+
+_EXPECTED_FIELD = {ANY: "expected_any", EXISTS: "expected_stream_exists", NO_STREAM: "expected_no_stream"}
 
 
 def _expected(options: object, oneof: str, revision_field: str) -> int:
     which = options.WhichOneof(oneof)  # type: ignore[attr-defined]
     if which == revision_field:
-        return getattr(options, revision_field)
+        return int(getattr(options, revision_field))
     return {"any": ANY, "no_stream": NO_STREAM, "stream_exists": EXISTS}[which]
 
 
@@ -197,7 +204,7 @@ def _status(code: Any, message: str, detail: Any) -> status_pb2.Status:
     return status
 
 
-def _wrong_version(outcome: WrongVersion, expected: int) -> shared_pb2.WrongExpectedVersion:
+def _wrong_version(outcome: Refused, expected: int) -> shared_pb2.WrongExpectedVersion:
     wrong = shared_pb2.WrongExpectedVersion()
     if outcome.current < 0:
         wrong.current_no_stream.SetInParent()
@@ -206,12 +213,11 @@ def _wrong_version(outcome: WrongVersion, expected: int) -> shared_pb2.WrongExpe
     if expected >= 0:
         wrong.expected_stream_position = expected
     else:
-        field = {ANY: "expected_any", EXISTS: "expected_stream_exists", NO_STREAM: "expected_no_stream"}[expected]
-        getattr(wrong, field).SetInParent()
+        getattr(wrong, _EXPECTED_FIELD[expected]).SetInParent()
     return wrong
 
 
-def _filter(options: Options) -> Callable[[Record], bool]:
+def _filter(options: Any) -> Callable[[Record], bool]:
     """The server-side filter of a ``$all`` read: a regex (searched, as .NET's ``IsMatch``) or prefixes,
     on the stream name or on the event type."""
     if options.WhichOneof("filter_option") != "filter":
@@ -239,3 +245,4 @@ def _event(record: Record) -> streams_pb2.ReadResp:
         data=record.data,
     )
     return streams_pb2.ReadResp(event=streams_pb2.ReadResp.ReadEvent(event=event, commit_position=record.position))
+

@@ -20,6 +20,7 @@ def _load(name: str) -> Any:
 
 streams_pb2: Any = _load("streams_pb2")
 streams_pb2_grpc: Any = _load("streams_pb2_grpc")
+persistent_pb2_grpc: Any = _load("persistent_pb2_grpc")
 shared_pb2: Any = _load("shared_pb2")
 status_pb2: Any = _load("status_pb2")
 code_pb2: Any = importlib.import_module(_code)
