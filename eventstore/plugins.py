@@ -297,6 +297,8 @@ class Engine(ABC):
     durability_settings: tuple[DurabilitySetting, ...] = ()
     #: The docker-compose service that runs the real engine, if any.
     compose: ClassVar[ComposeService | None] = None
+    #: Other docker-compose services the engine measures the same way (a successor product beside it).
+    compose_alternatives: ClassVar[tuple[ComposeService, ...]] = ()
     #: Part of a run that asks for the default engines.
     default: ClassVar[bool] = True
     #: Its stores can be opened from another process.

@@ -32,8 +32,8 @@ def declaring() -> list[Engine]:
 
 def alternatives(engine: Engine) -> tuple[ComposeService, ...]:
     """Services an engine measures like its own but that a plain ``docker compose up`` leaves out (an
-    optional attribute of an engine: today only eventstoredb declares one, KurrentDB)."""
-    return tuple(getattr(engine, "compose_alternatives", ()))
+    engine's ``compose_alternatives``)."""
+    return engine.compose_alternatives
 
 
 def declared_services() -> list[tuple[Engine, ComposeService]]:
