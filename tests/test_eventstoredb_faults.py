@@ -26,7 +26,7 @@ from eventstore.eventstoredb import ESDBConfig, EventStoreDBStore  # noqa: E402
 from eventstore.eventstoredb.capabilities import DOUBLE_MARK  # noqa: E402
 from eventstore.eventstoredb.engine import reachable  # noqa: E402
 from eventstore.plugins import ServiceUnavailable  # noqa: E402
-from eventstore.testing.conformance import events  # noqa: E402
+from eventstore.testing.base import events  # noqa: E402
 
 UNAVAILABLE, DEADLINE, NOT_FOUND = grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.NOT_FOUND
 #: More failures in a row than the client retries by itself (at most four tries of one call).
