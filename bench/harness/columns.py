@@ -195,7 +195,10 @@ def at_point(workload: str, point: dict[str, Any], ceiling: str | None = None) -
             bound = measured and float(own["median"].iloc[0]) >= CLIENT_BOUND * float(top["median"].iloc[0])
         values = frame[frame["metric"] == metric.name].dropna(subset=["value"])
         samples = {int(r): float(v) for r, v in values.groupby("repetition")["value"].median().items()} if not values.empty else {}
-        return Cell(value, str(row["run_id"]), float(row["ci_low"]), float(row["ci_high"]), int(row["n"]), bool(row["unstable"]), bound, samples=samples)
+        n = int(row["n"])
+        # One repetition shows no spread: its CI is unknown (None), never a width of 0.
+        low, high = (float(row["ci_low"]), float(row["ci_high"])) if n > 1 else (None, None)
+        return Cell(value, str(row["run_id"]), low, high, n, bool(row["unstable"]), bound, samples=samples)
 
     return pick
 

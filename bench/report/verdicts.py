@@ -106,6 +106,19 @@ def decision_html(decision: Decision, *, heading: str = "h3") -> str:
             + "<p><strong>Ranking</strong></p>" + ranking_html(decision) + set_aside_html(decision) + changes_html(decision))
 
 
+def sureness_html(decision: Decision) -> str:
+    """How sure the choice is, in a few words: the share of resamples it comes first in, or its ties."""
+    c = decision.confidence
+    if decision.ranking.empty:
+        return "–"
+    if c is None:
+        return "the only candidate"
+    words = f"first in {c.share:.0%} of {c.resamples} resamples"
+    if c.ties:
+        return f"<span class='bench-tag warn'>tie</span> {html.escape(words)}; level with {html.escape(', '.join(t.engine for t in c.ties))}"
+    return html.escape(words) + ("" if c.robust else " <span class='bench-tag warn'>not robust</span>")
+
+
 def summary_html(decisions: list[Decision], links: Mapping[str, str] | None = None) -> str:
     """One row per profile: its verdict, the first engine, and the first thing that would change it."""
     links = links or {}
@@ -118,6 +131,6 @@ def summary_html(decisions: list[Decision], links: Mapping[str, str] | None = No
         hard = ", ".join(d.profile.requirements.describe(k) for k in d.profile.requirements.active()) or "none"
         first = html.escape(str(d.ranking["engine"].iloc[0])) if not d.ranking.empty else "<em>none qualifies</em>"
         rows.append(f"<tr><th>{title}<span class='sub'>hard: {html.escape(hard)}</span></th><td><strong>{first}</strong></td>"
-                    f"<td>{html.escape(d.verdict)}</td><td>{html.escape(d.changes[0]) if d.changes else ''}</td></tr>")
-    head = "<tr><th>requirement profile</th><th>choice</th><th>verdict</th><th>what would change it</th></tr>"
+                    f"<td>{sureness_html(d)}</td><td>{html.escape(d.verdict)}</td><td>{html.escape(d.changes[0]) if d.changes else ''}</td></tr>")
+    head = "<tr><th>requirement profile</th><th>choice</th><th>how sure</th><th>verdict</th><th>what would change it</th></tr>"
     return f"<div class='bench-scroll'><table class='bench-table bench-verdicts'><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table></div>"
