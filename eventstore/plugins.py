@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 from urllib.parse import urlsplit
 
-from .errors import InvalidInput
+from .errors import InvalidInput, UnsupportedOperation
 from .events import NewEvent
 from .servers import Server, ServiceUnavailable
 from .store import EventStore
@@ -38,7 +38,7 @@ from .store import EventStore
 ENTRY_POINT_GROUP = "eventstore.engines"
 
 __all__ = [
-    "DEFAULTS", "ComposeService", "CostModel", "Deployment", "DurabilitySetting", "ENTRY_POINT_GROUP", "Engine", "EnvVar", "RawPath", "RawRow", "Servers",
+    "DEFAULTS", "ComposeService", "CostModel", "Deployment", "DurabilitySetting", "ENTRY_POINT_GROUP", "Engine", "EnvVar", "NoLivePath", "RawListener", "RawPath", "RawRow", "Servers",
     "ServiceUnavailable", "engine_for_url", "engine_modules", "engine_names", "engines", "get_engine", "open_store",
 ]
 
@@ -262,6 +262,41 @@ class RawPath(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections and clients (the store's data stays)."""
+
+    # -- live: optional; the default is "no live path" ------------------------------------------
+
+    def append_live(self, stream_id: str, event: NewEvent) -> None:
+        """``append_one``, written so that ``listen`` learns of it (the default: ``append_one`` as is)."""
+        self.append_one(stream_id, event)
+
+    def listen(self, poll_interval: float) -> RawListener:
+        """The engine's own cheapest way to learn of each event ``append_live`` commits from now on,
+        on a connection or client of its own. ``poll_interval``: how often a listener that can only
+        poll looks (the store's subscribers were given the same); one the engine wakes ignores it.
+
+        The default raises ``NoLivePath``: this raw path has no live path, and the overhead workload
+        records its live delivery as not measured with the message as the reason."""
+        raise NoLivePath(f"{type(self).__name__} has no live path")
+
+
+class NoLivePath(UnsupportedOperation):
+    """A raw path that cannot learn of new events as they are committed; the message says why."""
+
+
+class RawListener(ABC):
+    """A raw path's live end (``RawPath.listen``): the ids of new events, as the engine tells of them."""
+
+    #: One line: how it learns of a new event ("LISTEN on another connection, NOTIFY in the INSERT's transaction").
+    describe: ClassVar[str]
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[uuid.UUID]:
+        """The ids of events committed since ``listen`` that this listener has not returned yet, in the
+        order it learnt of them; waits up to ``timeout`` seconds for the first, then returns ``[]``."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop listening and release the connection or client."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Alternating rounds and the ratios taken from them, shared by ``bench.reference_limits`` and the
-overhead workload (``bench.workloads.overhead``).
+"""Alternating rounds and the ratios taken from them, for the overhead workload
+(``bench.workloads.overhead``) and any comparison of two variants of the same work.
 
 Two variants of the same work (an adapter and the engine's raw path, say) run in ABBA order, each
 as often first as last, so drift on a shared machine hits both alike; a ratio is taken per round

@@ -5,7 +5,9 @@ sort key ``version``, data and metadata as JSON text), without the transaction, 
 writes, the idempotency guards and the global feed: an append is one ``put_item``, a batch is
 ``batch_write_item`` in requests of 25 (unprocessed items sent again), a read is a consistent
 ``scan`` of the table in pages, decoding ``data`` with ``json.loads``. There is no global position
-without the feed, so the raw read's order is the table's hash order.
+without the feed, so the raw read's order is the table's hash order. Live: without the feed there
+is no order to follow either, so a listener scans the whole table (consistently) every
+``poll_interval``, the store's subscribers' interval, and reports the event ids it had not seen.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..events import NewEvent
-from ..plugins import RawPath, RawRow
+from ..plugins import RawListener, RawPath, RawRow
 from .connection import connect
 from .layout import Item, n, s
 from .store import DynamoDBStore
@@ -33,6 +35,7 @@ class DynamoDBRawPath(RawPath):
         store = DynamoDBStore.from_url(url)  # the tables exist, as the store creates them
         self._client = connect(store.settings, store.engine)
         self._table = store.tables.events
+        self._settings, self._engine = store.settings, store.engine
         store.close()
         self._versions: dict[str, int] = {}
 
@@ -77,6 +80,43 @@ class DynamoDBRawPath(RawPath):
             if rows or last is None:  # a page cut short by the 1 MB limit is still a page; an empty one with a key reads on
                 return rows
             request["ExclusiveStartKey"] = last
+
+    def listen(self, poll_interval: float) -> RawListener:
+        return DynamoDBListener(connect(self._settings, self._engine), self._table, poll_interval)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class DynamoDBListener(RawListener):
+    describe = "a consistent scan of the whole table every poll_interval (no feed: no order to follow), new event ids by difference"
+
+    def __init__(self, client: Any, table: str, poll_interval: float) -> None:
+        self._client, self._table, self._every = client, table, poll_interval
+        self._seen = self._scan()
+        self._next = time.monotonic() + poll_interval
+
+    def _scan(self) -> set[str]:
+        request: dict[str, Any] = {"TableName": self._table, "ConsistentRead": True, "ProjectionExpression": "event_id"}
+        found: set[str] = set()
+        while True:
+            response = self._client.scan(**request)
+            found.update(item["event_id"]["S"] for item in response.get("Items", ()))
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def poll(self, timeout: float) -> list[uuid.UUID]:
+        deadline = time.monotonic() + timeout
+        while (wait := self._next - time.monotonic()) <= deadline - time.monotonic():
+            time.sleep(max(0.0, wait))
+            self._next = time.monotonic() + self._every
+            now = self._scan()
+            new, self._seen = now - self._seen, now
+            if new:
+                return [uuid.UUID(i) for i in new]
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        return []
 
     def close(self) -> None:
         self._client.close()

@@ -5,15 +5,19 @@ and JSON encoding as the store: ``append_to_stream`` with no expected-version ch
 (``StreamState.ANY``), one call per event or one per batch, and ``read_all`` of ``$all`` in pages,
 scoped to the store's prefix by the server's stream-name filter, decoding ``data`` with
 ``json.loads``; without the store's size check, version bookkeeping and ``RecordedEvent``s.
+Live: the client's own catch-up subscription to ``$all`` from its end, with the same filter.
 """
 from __future__ import annotations
 
 import json
+import queue
+import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from ..events import NewEvent
-from ..plugins import RawPath, RawRow
+from ..plugins import RawListener, RawPath, RawRow
 from .client import load_client
 from .config import ESDBConfig
 
@@ -52,5 +56,55 @@ class EventStoreDBRawPath(RawPath):
         return [(e.commit_position, stream_id(e.stream_name) or e.stream_name, int(e.stream_position), e.type, loads(e.data), e.id,
                  loads(e.metadata) if e.metadata else {}, e.recorded_at) for e in events[:limit]]
 
+    def listen(self, poll_interval: float) -> RawListener:
+        return EventStoreDBListener(self._api.connect(self._config.uri), self._filter)
+
     def close(self) -> None:
+        self._client.close()
+
+
+class EventStoreDBListener(RawListener):
+    describe = "the client's own catch-up subscription to $all from its end, filtered to the prefix, on a client of its own"
+
+    def __init__(self, client: Any, streams: str | None) -> None:
+        self._client = client
+        options: dict[str, Any] = {"filter_include": [streams], "filter_by_stream_name": True} if streams else {}
+        try:
+            self._subscription = client.subscribe_to_all(from_end=True, **options)
+        except BaseException:
+            client.close()
+            raise
+        #: Event ids as the subscription delivers them, or the error that ended it.
+        self._arrived: queue.SimpleQueue[uuid.UUID | BaseException] = queue.SimpleQueue()
+        self._closing = False
+        self._thread = threading.Thread(target=self._pump, name="raw-listener", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        try:
+            for event in self._subscription:
+                self._arrived.put(event.id)
+        except Exception as exc:  # the subscription broke: the next poll raises it (unless we stopped it)
+            if not self._closing:
+                self._arrived.put(exc)
+
+    def poll(self, timeout: float) -> list[uuid.UUID]:
+        try:
+            found = [self._arrived.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:  # then whatever else has arrived, without waiting
+            try:
+                found.append(self._arrived.get_nowait())
+            except queue.Empty:
+                break
+        for item in found:
+            if isinstance(item, BaseException):
+                raise item
+        return [item for item in found if isinstance(item, uuid.UUID)]
+
+    def close(self) -> None:
+        self._closing = True
+        self._subscription.stop()
+        self._thread.join(5)
         self._client.close()

@@ -7,7 +7,8 @@ The same broker, events topic (``<prefix>.events``, partition 0) and record form
 is ``produce`` + ``flush``, a batch is its ``produce`` calls and one ``flush``, without the
 transaction, the writer fence, the index catch-up and the version check of the store. A read is a
 consumer assigned to the topic from the start (``read_committed``, the default, and the store's
-``fetch.wait.max.ms=1``) decoding each value with ``json.loads``.
+``fetch.wait.max.ms=1``) decoding each value with ``json.loads``. Live: a consumer of its own
+assigned at the log's end, as the store's subscribers wait, returning each new record's event id.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from ..events import NewEvent
-from ..plugins import RawPath, RawRow
+from ..plugins import RawListener, RawPath, RawRow
 from .config import TIMEOUT_S, KafkaConfig
 from .errors import BrokerError
 from .store import KafkaStore
@@ -33,6 +34,7 @@ class KafkaRawPath(RawPath):
     def __init__(self, url: str) -> None:
         config = KafkaConfig.from_url(url)
         KafkaStore(config).close()  # the topics exist, as the store creates them
+        self._config = config
         self._topic = config.events_topic
         self._partition = TopicPartition(self._topic, 0)
         self._producer = Producer(config.client({"linger.ms": 0}))
@@ -111,4 +113,42 @@ class KafkaRawPath(RawPath):
 
     def close(self) -> None:
         self._producer.flush(TIMEOUT_S)
+        self._consumer.close()
+
+    def listen(self, poll_interval: float) -> RawListener:
+        return KafkaListener(self._config)
+
+
+class KafkaListener(RawListener):
+    describe = "a consumer of its own assigned at the log's end (read_committed, the broker holds its fetch until a record arrives), event ids from the headers"
+
+    def __init__(self, config: KafkaConfig) -> None:
+        self._topic = config.events_topic
+        self._consumer = Consumer(config.client({"group.id": f"{config.prefix}.raw-live", "enable.auto.commit": False, "enable.auto.offset.store": False}))
+        partition = TopicPartition(self._topic, 0)
+        try:  # the end now, not OFFSET_END, which the consumer resolves later and could skip a record produced meanwhile
+            end = self._consumer.get_watermark_offsets(partition, timeout=TIMEOUT_S, cached=False)[1]
+            self._consumer.assign([TopicPartition(self._topic, 0, end)])
+        except KafkaException as exc:
+            self._consumer.close()
+            raise BrokerError(f"cannot follow {self._topic}: {exc.args[0]}") from exc
+
+    def poll(self, timeout: float) -> list[uuid.UUID]:
+        try:
+            first = self._consumer.poll(timeout)
+            if first is None:
+                return []
+            messages = [first, *self._consumer.consume(10_000, 0)]  # then whatever else has arrived, without waiting
+        except KafkaException as exc:
+            raise BrokerError(f"following {self._topic}: {exc.args[0]}") from exc
+        ids = []
+        for message in messages:
+            if message.error():
+                raise BrokerError(f"following {self._topic}: {message.error()}")
+            event_id = dict(message.headers() or ())["event_id"]
+            assert isinstance(event_id, bytes)
+            ids.append(uuid.UUID(event_id.decode()))
+        return ids
+
+    def close(self) -> None:
         self._consumer.close()

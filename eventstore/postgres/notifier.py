@@ -11,7 +11,7 @@ thread, a fight for the GIL with the appending thread). So the work is split:
   quiet seconds it waits on LISTEN. The poll is one prepared statement on a socket that is idle
   anyway (about 50 us of the server's time), so polling every millisecond costs a busy listener a
   few per cent of one core and costs writers nothing: that is what keeps live delivery in single
-  milliseconds under load (``bench/reference_limits.py`` measures it), where a NOTIFY per append
+  milliseconds under load (the overhead workload's live_delivery path measures it), where a NOTIFY per append
   would cost every writer a transaction.
 - A writer (``Notifier.poke()`` after each commit) sends a NOTIFY only when its previous append is
   more than ``QUIET`` seconds old. An append closer to the previous one needs none: that one was

@@ -4,24 +4,29 @@ What an application writing the table itself would do, with psycopg's defaults (
 ``json.loads``): a single-row INSERT committed on its own, a COPY of a batch's rows in one
 transaction, and a keyset SELECT on ``global_position``. The same server, schema, table and libpq
 options (``synchronous_commit`` included) as the store; no version check, no idempotency lookup,
-no gap-safe filter (``bench/reference_limits.py`` measures the same paths outside the workbench).
+no gap-safe filter. Live: the INSERT sends a NOTIFY with the event id in its own transaction, and
+a LISTEN on another connection receives it (the overhead workload's ``live_delivery`` path).
 """
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from ..events import NewEvent
-from ..plugins import RawPath, RawRow
+from ..plugins import RawListener, RawPath, RawRow
 from .config import PostgresConfig
 from .store import PostgresStore
 
 INSERT = "INSERT INTO events (stream_id, version, event_id, event_type, data, metadata) VALUES (%s, %s, %s, %s, %s, %s)"
 COPY = "COPY events (stream_id, version, event_id, event_type, data, metadata) FROM STDIN"
+#: One statement, so one transaction: the row and the NOTIFY of its id commit together.
+INSERT_NOTIFY = f"WITH written AS ({INSERT} RETURNING event_id) SELECT pg_notify(%s, event_id::text) FROM written"
 SELECT = ("SELECT global_position, stream_id, version, event_type, data, event_id, metadata, recorded_at FROM events"
           " WHERE global_position > %s ORDER BY global_position LIMIT %s")
 
@@ -38,6 +43,8 @@ class PostgresRawPath(RawPath):
     def __init__(self, url: str) -> None:
         config = PostgresConfig.from_url(url)
         PostgresStore(config.conninfo, schema=config.schema, pool_size=1).close()  # the schema exists and is migrated
+        self._config = config
+        self._channel = channel(config.schema)
         self._conn = connect(config.conninfo, config.schema)
         self._cursor = self._conn.cursor()
         self._versions: dict[str, int] = {}
@@ -45,6 +52,11 @@ class PostgresRawPath(RawPath):
     def append_one(self, stream_id: str, event: NewEvent) -> None:
         version = self._versions.get(stream_id, -1) + 1
         self._cursor.execute(INSERT, (stream_id, version, event.id, event.type, json.dumps(event.data), json.dumps(event.metadata or {})))
+        self._versions[stream_id] = version
+
+    def append_live(self, stream_id: str, event: NewEvent) -> None:
+        version = self._versions.get(stream_id, -1) + 1
+        self._cursor.execute(INSERT_NOTIFY, (stream_id, version, event.id, event.type, json.dumps(event.data), json.dumps(event.metadata or {}), self._channel))
         self._versions[stream_id] = version
 
     def append_batch(self, stream_id: str, events: Sequence[NewEvent]) -> None:
@@ -56,8 +68,33 @@ class PostgresRawPath(RawPath):
         # psycopg's default loaders: jsonb with json.loads, uuid and timestamptz to their Python types
         return cast(list[RawRow], self._cursor.execute(SELECT, (after or 0, limit)).fetchall())
 
+    def listen(self, poll_interval: float) -> RawListener:
+        return PostgresListener(connect(self._config.conninfo, self._config.schema), self._channel)
+
     def close(self) -> None:
         self._conn.close()
 
 
-__all__ = ["COPY", "INSERT", "SELECT", "PostgresRawPath", "connect"]
+def channel(schema: str) -> str:
+    """The raw path's NOTIFY channel in ``schema``: not the store's (``<schema>.events``), whose listeners it would wake."""
+    return f"{schema}.raw"
+
+
+class PostgresListener(RawListener):
+    describe = "LISTEN on a connection of its own; the INSERT sends a NOTIFY with the event id in its transaction"
+
+    def __init__(self, conn: psycopg.Connection[Any], name: str) -> None:
+        self._conn = conn
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(name)))
+
+    def poll(self, timeout: float) -> list[uuid.UUID]:
+        found = [uuid.UUID(n.payload) for n in self._conn.notifies(timeout=timeout, stop_after=1)]
+        if found:  # then whatever else has arrived, without waiting
+            found += [uuid.UUID(n.payload) for n in self._conn.notifies(timeout=0)]
+        return found
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+__all__ = ["COPY", "INSERT", "INSERT_NOTIFY", "SELECT", "PostgresListener", "PostgresRawPath", "channel", "connect"]

@@ -100,7 +100,7 @@ def use_fast_json(conn: psycopg.Connection[Any]) -> None:
 
 class _Connection(psycopg.Connection):
     """A connection that keeps one cursor for appends: a cursor per statement costs a measurable
-    share of a one-event append (bench/reference_overhead.py)."""
+    share of a one-event append (the overhead workload's append_single path)."""
 
     @cached_property
     def append_cursor(self) -> psycopg.Cursor:

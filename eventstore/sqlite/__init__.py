@@ -49,6 +49,8 @@ CAPABILITIES = Capabilities(
 )
 
 _COLUMNS = "stream_id, version, position, event_id, event_type, data, metadata, recorded_at"
+#: How often a live subscriber checks ``PRAGMA data_version`` (the raw path's listener checks as often).
+DATA_VERSION_POLL_S = 0.01
 
 
 class SQLiteStore(EventStore):
@@ -297,7 +299,7 @@ class SQLiteStore(EventStore):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                time.sleep(min(0.01, left))
+                time.sleep(min(DATA_VERSION_POLL_S, left))
 
         yield wait
 

@@ -4,20 +4,22 @@ The same file and table as the store, the same pragmas (WAL, the URL's ``synchro
 JSON text: a single-row INSERT committed on its own, a 100-row ``executemany`` in one transaction,
 and a keyset SELECT on ``position`` decoding ``data`` and ``metadata`` with ``json.loads``, the event id
 and the time stamp as the store does. No version check, no
-idempotency lookup.
+idempotency lookup. Live: a connection of its own checks ``PRAGMA data_version`` as often as the
+store's subscribers do, and on a change selects the new rows' ids (SQLite pushes nothing).
 """
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ..events import NewEvent
-from ..plugins import RawPath, RawRow
-from . import SQLiteStore
+from ..plugins import RawListener, RawPath, RawRow
+from . import DATA_VERSION_POLL_S, SQLiteStore
 
 INSERT = (
     "INSERT INTO events (stream_id, version, event_id, event_type, category, data, metadata, recorded_at)"
@@ -36,7 +38,8 @@ class SQLiteRawPath(RawPath):
         store.close()
         if path in ("", ":memory:"):
             raise ValueError("the SQLite raw path needs a file: a private in-memory store cannot be shared")
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+        self._path = path
+        self._conn = _connect(path)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={synchronous}")
         self._conn.execute("PRAGMA busy_timeout=60000")
@@ -66,5 +69,43 @@ class SQLiteRawPath(RawPath):
         loads, uuid_, when = json.loads, uuid.UUID, datetime.fromisoformat
         return [(p, s, v, t, loads(d), uuid_(i), loads(m), when(r)) for p, s, v, t, d, i, m, r in self._conn.execute(_SELECT, (after or 0, limit))]
 
+    def listen(self, poll_interval: float) -> RawListener:
+        return SQLiteListener(self._path)
+
     def close(self) -> None:
         self._conn.close()
+
+
+class SQLiteListener(RawListener):
+    describe = f"PRAGMA data_version every {DATA_VERSION_POLL_S * 1000:g} ms on a connection of its own (as the store's subscribers), then a keyset SELECT of the new ids"
+
+    def __init__(self, path: str) -> None:
+        self._conn = _connect(path)
+        self._seen = self._data_version()
+        self._after = self._conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+
+    def _data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def poll(self, timeout: float) -> list[uuid.UUID]:
+        deadline = time.monotonic() + timeout
+        while True:
+            version = self._data_version()
+            if version != self._seen:  # another connection committed
+                self._seen = version
+                rows = self._conn.execute("SELECT position, event_id FROM events WHERE position > ? ORDER BY position", (self._after,)).fetchall()
+                if rows:
+                    self._after = rows[-1][0]
+                    return [uuid.UUID(i) for _, i in rows]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return []
+            time.sleep(min(DATA_VERSION_POLL_S, left))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """An autocommit connection to the store's file, usable from any one thread at a time."""
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)

@@ -4,8 +4,10 @@ Every engine may declare a raw path (``Engine.raw_path``, a ``RawPath`` in its p
 work as its store written directly against the engine's client, without the API's guarantees (no
 optimistic-concurrency check, no idempotency lookup, no gap-safe filter), with the same durability
 settings and payload encoding. For each path this workload runs the store and the raw path in
-alternating rounds of ``round_s`` seconds, in ABBA order (``bench.abba``), and records the store's
-rate, the raw path's rate and their ratio, the median over round pairs with its min and max:
+alternating rounds, in ABBA order (``bench.harness.abba``), and takes the ratio per round pair: the
+median over round pairs is the figure, with its min and max beside it.
+
+In this process, one writer, rounds of ``round_s`` seconds (the price of the API per call):
 
 - ``append_single``: one event per call, to one stream at the next version (the store checks it);
 - ``append_batch``: ``batch_size`` events to a new stream per call;
@@ -14,59 +16,45 @@ rate, the raw path's rate and their ratio, the median over round pairs with its 
   last page, against the raw path's keyset pages over the same store; before the rounds, each side
   reads everything once and both must return the same events.
 
-A ratio is adapter rate over raw rate: 1 means the API costs nothing on that path, 0.5 that it
-halves the raw path's speed, above 1 that the adapter does better than the naive raw code (it
-batches, prepares or decodes more cleverly). A ratio whose round pairs spread more than ±5 % from
-the median is marked unstable in its note. One writer in this process: the price of the API per
-call, not under contention (the contention and calls workloads measure that).
+In worker processes (``processes.py``; an engine whose stores cannot be opened from another
+process is not measured on them, and its records say so):
 
-An engine that declares no raw path is recorded as not measured, with that reason.
+- ``append_concurrent``: ``writers`` processes append one event per call at once, each through its
+  own store or raw path on a stream of its own, for ``round_s`` per round: all writers' rate;
+- ``live_delivery``: ``live_writers`` processes append open loop at ``live_rate`` events/s together
+  for ``live_round_s`` per round; a listener process learns of each event through the store's
+  subscription (``store.subscribe``, ``poll_interval=live_poll_s``) or the raw path's cheapest way
+  (``RawPath.listen``: LISTEN/NOTIFY, a consumer's poll, the client's subscription, polling). The
+  latency of each event runs from its append returning to its arrival; each side's latencies go
+  into one HDR histogram per repetition, and the p50 and p99 ratios are raw over adapter per
+  round pair. A raw path without a live path is recorded as not measured on it, with the reason.
+
+A rate ratio is adapter over raw: 1 means the API costs nothing on that path, 0.5 that it halves
+the raw path's speed, above 1 that the adapter does better than the naive raw code (it batches,
+prepares or decodes more cleverly). A latency ratio is raw over adapter, so above 1 is better for
+the adapter there too. A ratio whose round pairs spread more than ±5 % from the median is marked
+unstable in its note. An engine that declares no raw path is recorded as not measured, with that reason.
 """
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from bench.harness.abba import STABLE_SPREAD, abba, paired_ratio, timed
+from bench.harness import stats
+from bench.harness.abba import STABLE_SPREAD, PairedRatio, abba, paired_ratio, timed
 from bench.harness.engines import NotMeasured, reason
 from bench.harness.metrics import Dimension, Metric
-from bench.harness.params import ParameterError, Params, param
-from bench.harness.workload import Measurement, StoreFactory, Workload
+from bench.harness.workload import Measurement, StoreFactory, Workload, latency_measurements
 from eventstore import EventStore, NewEvent, StreamState
-from eventstore.plugins import RawPath
+from eventstore.plugins import NoLivePath, RawPath
 
-PATHS = ("append_single", "append_batch", "read_all")
+from .jobs import ADAPTER, EVENT_TYPE, PAYLOAD, RAW
+from .params import PATHS, PROCESS_PATHS, OverheadParams
+from .processes import LiveRound, Processes, latency_ratios
 
-#: The payload of every event both sides write (the same as ``bench.reference_overhead``'s).
-PAYLOAD = {"sku": "ABC-123", "quantity": 2, "price": 19.99, "note": "x" * 64}
-EVENT_TYPE = "ItemAdded"
-
-
-@dataclass(frozen=True)
-class OverheadParams(Params):
-    repetitions: int = param(1, "repetitions of every path; each is a full set of ABBA rounds with its own ratio")
-    budget_s: float | None = param(60.0, "seconds one engine may spend on this workload (its server's start-up included); later cases are recorded as skipped")
-    paths: tuple[str, ...] = param(PATHS, "paths to compare: append_single, append_batch, read_all")
-    rounds: int = param(6, "rounds of each side per path, in ABBA order (adapter, raw, raw, adapter, ...); a ratio per round pair")
-    round_s: float = param(0.4, "seconds of one round (a slow call may run past it: a round is at least one call)")
-    batch_size: int = param(100, "events per append_batch call, to a new stream (capped by the engine's batch limit)")
-    read_events: int = param(5000, "events the adapter writes before the read_all rounds, for both sides to read")
-    read_page: int = param(1000, "events per read_all call: a page of a catch-up from the start, which starts over after its last page")
-    fill_s: float = param(4.0, "at most this many seconds writing the read_all store (a slow engine reads fewer events; the records say how many)")
-    warmup_calls: int = param(10, "calls of each side before a path's rounds, or as many as fit in round_s (connections, caches, prepared statements)")
-
-    def check(self) -> None:
-        super().check()
-        unknown = set(self.paths) - set(PATHS)
-        if unknown or not self.paths:
-            raise ParameterError(f"paths must be among {PATHS}, not {sorted(unknown)}")
-        if self.rounds < 1 or self.round_s <= 0:
-            raise ParameterError("rounds must be >= 1 and round_s > 0")
-        if self.batch_size < 1 or self.read_events < 1 or self.read_page < 1 or self.warmup_calls < 0 or self.fill_s <= 0:
-            raise ParameterError("batch_size, read_events and read_page must be >= 1; warmup_calls >= 0; fill_s > 0")
+__all__ = ["PATHS", "Overhead", "OverheadParams", "raw_path_of", "read_through"]
 
 
 def raw_path_of(stores: StoreFactory) -> type[RawPath]:
@@ -94,15 +82,26 @@ def read_through(read: Callable[[Any, int], list[Any]], position: Callable[[Any]
     return out
 
 
+def spread_note(found: PairedRatio, round_s: float) -> str:
+    """The note of a ratio: its round pairs' range, and whether it is unstable."""
+    spread = f"min {found.min:.3f}, max {found.max:.3f} over {found.pairs} round pair(s) of {round_s:g} s"
+    if found.stable:
+        return spread
+    return f"unstable: round pairs reach ±{found.spread * 100:.1f} % of the median (more than ±{STABLE_SPREAD * 100:.0f} %); {spread}"
+
+
 class Overhead(Workload[OverheadParams]):
     name = "overhead"
     title = "The price of the API: each adapter against its engine's raw path"
     rank = 60
     params_type = OverheadParams
     dimensions = (
-        Dimension("path", "the path compared (append_single, append_batch, read_all)"),
+        Dimension("path", "the path compared (append_single, append_batch, read_all, append_concurrent, live_delivery)"),
         Dimension("events_per_call", "events one call handles", "events"),
         Dimension("events_in_store", "events in the store the read_all rounds read", "events"),
+        Dimension("writers", "writer processes appending at once (append_concurrent, live_delivery)", "writers"),
+        Dimension("rate", "events/s the live_delivery writers aim at together, open loop", "events/s"),
+        Dimension("percentile", "the latency percentile a latency ratio compares (p50, p99)"),
     )
     metrics = (
         Metric("adapter_rate", "events/s", "the store's rate on the path, median over its rounds", "higher"),
@@ -110,6 +109,17 @@ class Overhead(Workload[OverheadParams]):
         Metric("ratio", "adapter/raw", "adapter rate over raw rate, median over ABBA round pairs (1: the API costs nothing, 0.5: half the raw speed); its note flags an unstable one", "higher"),
         Metric("ratio_min", "adapter/raw", "the lowest ratio of a round pair"),
         Metric("ratio_max", "adapter/raw", "the highest ratio of a round pair"),
+        Metric("adapter_latency", "us", "live delivery through the store: from an append returning to the subscriber's handler, every round of the repetition", "lower", family=True),
+        Metric("raw_latency", "us", "live delivery on the raw path: from an append returning to its listener learning of the event, every round of the repetition", "lower", family=True),
+        Metric("latency_ratio", "raw/adapter", "the raw path's latency percentile over the adapter's, median over ABBA round pairs (above 1: the adapter delivers sooner)", "higher"),
+        Metric("latency_ratio_min", "raw/adapter", "the lowest latency ratio of a round pair"),
+        Metric("latency_ratio_max", "raw/adapter", "the highest latency ratio of a round pair"),
+        Metric("adapter_live_rate", "events/s", "events the live writers appended through the store inside the rounds' windows, per second (below rate: they fell behind)"),
+        Metric("raw_live_rate", "events/s", "events the live writers appended on the raw path inside the rounds' windows, per second; its note says what the raw live path is"),
+        Metric("adapter_undelivered", "events", "live events the store's subscriber had not handled when its drain timed out", "lower"),
+        Metric("raw_undelivered", "events", "live events the raw path's listener had not learnt of when its drain timed out", "lower"),
+        Metric("adapter_before_ack", "events", "live events the store's subscriber handled before their append returned to the writer (latency 0)"),
+        Metric("raw_before_ack", "events", "live events the raw path's listener learnt of before their append returned to the writer (latency 0)"),
     )
 
     def cases(self) -> list[dict[str, Any]]:
@@ -121,8 +131,12 @@ class Overhead(Workload[OverheadParams]):
         self._opened: list[EventStore | RawPath] = []
         self._writers: tuple[EventStore, RawPath] | None = None
         self._readers: tuple[EventStore, RawPath, int] | None = None
+        self._processes: Processes | None = None
 
     def close(self) -> None:
+        processes: Processes | None = getattr(self, "_processes", None)
+        if processes is not None:
+            processes.close()
         for thing in reversed(getattr(self, "_opened", [])):
             thing.close()
 
@@ -226,19 +240,69 @@ class Overhead(Workload[OverheadParams]):
                 call()
 
     def run_case(self, case: dict[str, Any]) -> Iterator[Measurement]:
-        p = self.params
         path, rep = case["path"], case["repetition"]
+        if path in PROCESS_PATHS:
+            yield from self._in_processes(path, rep)
+            return
+        p = self.params
         adapter_call, raw_call, per_call = self._sides(path)
         self._warm_up(adapter_call, raw_call)
-        rates = abba({"adapter": timed(adapter_call, p.round_s, per_call), "raw": timed(raw_call, p.round_s, per_call)}, p.rounds)
-        found = paired_ratio(rates["adapter"], rates["raw"])
+        rates = abba({ADAPTER: timed(adapter_call, p.round_s, per_call), RAW: timed(raw_call, p.round_s, per_call)}, p.rounds)
         point = {"path": path, "events_per_call": per_call or p.read_page}
         if path == "read_all":
             point["events_in_store"] = self._read_pair()[2]
-        spread = f"min {found.min:.3f}, max {found.max:.3f} over {found.pairs} round pair(s) of {p.round_s:g} s"
-        note = spread if found.stable else f"unstable: round pairs reach ±{found.spread * 100:.1f} % of the median (more than ±{STABLE_SPREAD * 100:.0f} %); {spread}"
+        yield from self._rate_rows(paired_ratio(rates[ADAPTER], rates[RAW]), point, rep, self._raw_type.describe)
+
+    def _rate_rows(self, found: PairedRatio, point: dict[str, Any], rep: int, raw_path: str) -> Iterator[Measurement]:
         yield Measurement("adapter_rate", found.a, point, rep)
-        yield Measurement("raw_rate", found.b, point, rep, note=f"raw path: {self._raw_type.describe}")
-        yield Measurement("ratio", found.ratio, point, rep, note=note)
+        yield Measurement("raw_rate", found.b, point, rep, note=f"raw path: {raw_path}")
+        yield Measurement("ratio", found.ratio, point, rep, note=spread_note(found, self.params.round_s))
         yield Measurement("ratio_min", found.min, point, rep)
         yield Measurement("ratio_max", found.max, point, rep)
+
+    def _in_processes(self, path: str, rep: int) -> Iterator[Measurement]:
+        """``append_concurrent`` or ``live_delivery``, or ``skipped`` with the reason it cannot be measured here."""
+        p = self.params
+        if path == "append_concurrent":
+            point: dict[str, Any] = {"path": path, "events_per_call": 1, "writers": p.writers}
+        else:
+            point = {"path": path, "events_per_call": 1, "writers": p.live_writers, "rate": p.live_rate}
+        if not self.stores.cross_process:
+            why = "not measured: this engine's stores cannot be opened from another process, and this path's writers are processes"
+            yield Measurement("skipped", 1.0, point, rep, note=why)
+            return
+        if self._processes is None:
+            self._processes = Processes(p, self.stores, self._raw_type)
+        if path == "append_concurrent":
+            found = self._processes.append_concurrent()
+            yield from self._rate_rows(found, point, rep, self._raw_type.describe)
+            return
+        try:
+            rounds = self._processes.live_delivery()
+        except NoLivePath as exc:
+            yield Measurement("skipped", 1.0, point, rep, note=f"not measured: {exc}")
+            return
+        yield from self._live_rows(rounds[ADAPTER], rounds[RAW], point, rep, self._processes.live_describe)
+
+    def _live_rows(self, adapter: list[LiveRound], raw: list[LiveRound], point: dict[str, Any], rep: int, describe: str) -> Iterator[Measurement]:
+        """Each side's merged latencies, rate reached and undelivered events, and the latency ratios."""
+        p = self.params
+        for side, rounds in ((ADAPTER, adapter), (RAW, raw)):
+            errors = [r.error for r in rounds if r.error]
+            histogram = stats.merge(r.histogram for r in rounds)
+            empty = None if histogram.get_total_count() else (f"nothing delivered: {errors[0]}" if errors else "no event was delivered in any round")
+            for row in latency_measurements(f"{side}_latency", histogram, point, rep):
+                yield Measurement(row.metric, row.value, row.params, row.repetition, row.hdr, note=empty)
+            rate_note = f"raw live path: {describe}" if side == RAW else f"the store's subscription, poll_interval {p.live_poll_s:g} s"
+            yield Measurement(f"{side}_live_rate", sum(r.committed for r in rounds) / sum(r.window_s for r in rounds), point, rep, note=rate_note)
+            undelivered = sum(r.undelivered for r in rounds)
+            yield Measurement(f"{side}_undelivered", float(undelivered), point, rep, note=f"the listener failed: {errors[0]}" if errors else None)
+            yield Measurement(f"{side}_before_ack", float(sum(r.before_ack for r in rounds)), point, rep)
+        for name, found in latency_ratios(adapter, raw).items():
+            at = {**point, "percentile": name}
+            if found is None:
+                yield Measurement("latency_ratio", None, at, rep, note=f"a round of either side delivered no event, so no {name} to compare")
+                continue
+            yield Measurement("latency_ratio", found.ratio, at, rep, note=spread_note(found, p.live_round_s))
+            yield Measurement("latency_ratio_min", found.min, at, rep)
+            yield Measurement("latency_ratio_max", found.max, at, rep)
