@@ -21,8 +21,7 @@ TREES = ("eventstore", "bench")
 MAX_LINES = 500
 BENCH_TOP_LEVEL = {"__init__.py", "__main__.py", "cli.py"}
 
-bench_in_progress = pytest.mark.xfail(strict=False, reason="bench/ restructure in progress (issue 19)")
-per_tree = pytest.mark.parametrize("tree", ["eventstore", pytest.param("bench", marks=bench_in_progress)])
+per_tree = pytest.mark.parametrize("tree", ["eventstore", "bench"])
 
 
 def python_files(tree: str) -> Iterator[Path]:
@@ -149,7 +148,6 @@ def test_no_file_over_500_lines(tree: str) -> None:
     assert not long, f"files over {MAX_LINES} lines: {long}"
 
 
-@bench_in_progress
 def test_bench_top_level_is_entry_points_and_packages() -> None:
     """``bench/`` keeps its modules in packages; its top level holds only the modules that start it
     (files that are not modules, its README, may stay)."""
