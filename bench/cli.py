@@ -8,6 +8,7 @@ or parameters does not pay for pandas and matplotlib.
     python -m bench report [--profile decision|quick] [--params YAML] [--results ROOT] [--engines NAMES] [--notebooks a,b]
     python -m bench check DIR            validate a results directory's records and its correctness rules
     python -m bench compare RUN_A RUN_B  two runs side by side; --fail-on-verdict-change for CI
+    python -m bench verdicts A B         two runs' verdicts (directories or verdicts.json); --fail-on-change
     python -m bench schema               print the record JSON schemas
 """
 from __future__ import annotations
@@ -144,6 +145,12 @@ def _compare(args: argparse.Namespace) -> int:
                     *(["--fail-on-verdict-change"] if args.fail_on_verdict_change else [])])
 
 
+def _verdicts(args: argparse.Namespace) -> int:
+    from .report.verdict_file import main as verdicts
+
+    return verdicts([args.a, args.b, *(["--fail-on-change"] if args.fail_on_change else [])])
+
+
 def _schema(args: argparse.Namespace) -> int:
     from .harness.environment import ENVIRONMENT_SCHEMA
     from .harness.records import SCHEMAS
@@ -201,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="page to write (default: ROOT/compare/A-vs-B.html)")
     p.add_argument("--fail-on-verdict-change", action="store_true", help="exit 1 when a requirement profile chose differently")
     p.set_defaults(func=_compare)
+
+    p = sub.add_parser("verdicts", help="each requirement profile's outcome between two runs' verdicts.json; exit 1 on a change if asked")
+    p.add_argument("a", help="the earlier run: its directory or its verdicts.json (a baseline you keep)")
+    p.add_argument("b", help="the later run: its directory or its verdicts.json")
+    p.add_argument("--fail-on-change", action="store_true", help="exit 1 when a requirement profile chose differently")
+    p.set_defaults(func=_verdicts)
 
     p = sub.add_parser("schema", help="print the record schemas")
     p.set_defaults(func=_schema)

@@ -99,6 +99,24 @@ def test_the_check_command_is_one_the_cli_accepts(job: dict[str, Any], tmp_path:
     assert cli.main([words[3], str(tmp_path), *words[5:]]) == 0  # an empty run directory: valid, nothing broken
 
 
+def test_the_verdict_step_fails_on_a_changed_verdict_and_passes_on_the_same(job: dict[str, Any], tmp_path: Path) -> None:
+    import json
+
+    from bench import cli
+
+    step = next(s for s in job["steps"] if "python -m bench verdicts" in s.get("run", ""))
+    assert "verdicts-baseline.json" in step["if"]
+    words = _command(job, "python -m bench verdicts")
+    baseline, new = tmp_path / "baseline.json", tmp_path / "new.json"
+    verdict = {"key": "default", "title": "Balanced", "choice": "alpha", "choice_label": "alpha", "confidence": 0.97, "ties": []}
+    baseline.write_text(json.dumps({"schema_version": 1, "verdicts": [verdict]}))
+    new.write_text(json.dumps({"schema_version": 1, "verdicts": [verdict]}))
+    args = [words[3], str(baseline), str(new), *words[6:]]
+    assert cli.main(args) == 0
+    new.write_text(json.dumps({"schema_version": 1, "verdicts": [{**verdict, "choice": "beta", "choice_label": "beta"}]}))
+    assert cli.main(args) == 1
+
+
 def test_the_readme_points_to_it() -> None:
     text = (ROOT / "README.md").read_text()
     assert ".github/workflows/report.yml" in text and "docker-compose.yml" in text

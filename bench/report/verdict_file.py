@@ -3,7 +3,8 @@
 Each verdict names its requirement profile, the choice, its score and how sure it is (the share of
 resamples it comes first in, and the engines it ties with), the ranking, the engines set aside and
 why, and the evidence of every hard requirement, so that a user's CI can compare two runs and fail
-when a verdict changed (``python -m bench compare RUN_A RUN_B --fail-on-verdict-change``).
+when a verdict changed (``python -m bench verdicts BASELINE NEW --fail-on-change``, or the whole
+comparison page with ``python -m bench compare RUN_A RUN_B --fail-on-verdict-change``).
 
 Two runs agree on a profile when they choose the same engine, or when both call it a tie between
 the same engines (each run's choice is among the other's tied engines): a tie that comes out the
@@ -12,6 +13,7 @@ other way round is not a changed verdict.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -73,12 +75,35 @@ def write(run_dir: Path, decisions: Iterable[Decision], run: dict[str, Any]) -> 
     return path
 
 
-def read(run_dir: Path) -> dict[str, Any]:
-    """A run's ``verdicts.json``; a ``FileNotFoundError`` or ``ValueError`` says why it cannot be read."""
-    data = json.loads((run_dir / FILENAME).read_text(encoding="utf-8"))
+def read(where: Path) -> dict[str, Any]:
+    """A run's ``verdicts.json`` (``where``: the run directory or the file itself); a
+    ``FileNotFoundError`` or ``ValueError`` says why it cannot be read."""
+    path = where / FILENAME if where.is_dir() else where
+    data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION or not isinstance(data.get("verdicts"), list):
-        raise ValueError(f"{run_dir / FILENAME}: not a verdicts file of schema version {SCHEMA_VERSION}")
+        raise ValueError(f"{path}: not a verdicts file of schema version {SCHEMA_VERSION}")
     return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench verdicts A B [--fail-on-change]``: each profile's outcome between two runs'
+    verdicts (run directories or ``verdicts.json`` files); exit 1 on a changed verdict if asked, 2 when
+    a file cannot be read."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench verdicts", description="Compare two runs' verdicts (a baseline you keep, and a new run)")
+    parser.add_argument("a", type=Path, help="the earlier run: its directory or its verdicts.json")
+    parser.add_argument("b", type=Path, help="the later run: its directory or its verdicts.json")
+    parser.add_argument("--fail-on-change", action="store_true", help="exit 1 when a requirement profile chose differently")
+    args = parser.parse_args(argv)
+    try:
+        found = changes(read(args.a), read(args.b))
+    except (OSError, ValueError) as exc:
+        print(f"python -m bench verdicts: {exc}", file=sys.stderr)
+        return 2
+    for change in found:
+        print(f"{change['outcome']:<15} {change['title']}: {change['a']} -> {change['b']}")
+    return 1 if args.fail_on_change and any(c["outcome"] == CHANGED for c in found) else 0
 
 
 def changes(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
