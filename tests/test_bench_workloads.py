@@ -61,7 +61,7 @@ def test_contention_detects_lost_updates_on_a_store_without_concurrency_control(
 
 
 def test_snapshot_loads_replay_the_expected_tail_and_return_the_right_state(memory):
-    params = {"lengths": [10, 100, 250], "intervals": [10, 100], "warm_loads": 2, "write_samples": 5, "repetitions": 2}
+    params = {"lengths": [10, 100, 250], "intervals": [10, 100], "min_loads": 4, "max_loads": 4, "write_samples": 5, "repetitions": 2}
     rows = run_cases(Snapshots(params), memory)
     assert all(v == 0 for v in values(rows, "wrong_state")) and values(rows, "wrong_state")
     assert values(rows, "events_replayed", length=250, snapshot_every=0) == [250, 250]
@@ -69,7 +69,51 @@ def test_snapshot_loads_replay_the_expected_tail_and_return_the_right_state(memo
     assert values(rows, "events_replayed", length=250, snapshot_every=100) == [49, 49]
     assert not values(rows, "events_replayed", length=10, snapshot_every=100)  # no snapshot exists before N events
     assert len(values(rows, "load_time_histogram", cache="cold")) == 2 * (2 + 3 + 3)  # per repetition: lengths x (none + each N <= length)
+    # every pair is one load without and one with the snapshot: 4 pairs per point, and the none side holds each N's pairs
+    assert values(rows, "load_pairs", length=250, snapshot_every=10, cache="warm") == [4, 4]
+    assert values(rows, "load_time_histogram", length=250, snapshot_every=10, cache="warm") == [4, 4]
+    assert values(rows, "load_time_histogram", length=250, snapshot_every=0, cache="warm") == [8, 8]
+    low, high, speedup = (values(rows, m, length=250, snapshot_every=10, cache="warm")[0] for m in ("load_speedup_ci_low", "load_speedup_ci_high", "load_speedup"))
+    assert low <= speedup <= high and speedup > 1  # 250 events replayed against 4: faster with the snapshot
     assert values(rows, "extra_bytes_per_append", snapshot_every=10)[0] == pytest.approx(values(rows, "snapshot_bytes")[0] / 10)
+
+
+class TimedReads(MemoryStore):
+    """Reads that take a set time on a clock of their own (``now_us``, which the test gives the
+    workload): a full replay 5 ms; a snapshot's tail 1 ms, or, when ``noisy``, 1 ms and 9 ms in turn
+    (a ratio whose CI never closes)."""
+
+    def __init__(self, noisy: bool) -> None:
+        super().__init__()
+        self.noisy, self.tails, self.clock = noisy, 0, 0.0
+
+    def now_us(self) -> float:
+        return self.clock
+
+    def _read_stream(self, stream_id, from_version, *args):
+        if from_version == 0:
+            self.clock += 5000
+        else:
+            self.tails += 1
+            self.clock += 9000 if self.noisy and self.tails % 2 else 1000
+        return super()._read_stream(stream_id, from_version, *args)
+
+
+def test_a_snapshot_point_loads_until_its_speedup_is_known_or_its_bound(monkeypatch):
+    import bench.workloads.snapshots.workload as module
+
+    params = {"lengths": [100], "intervals": [10], "min_loads": 5, "max_loads": 16, "load_s": 60.0, "write_samples": 2, "repetitions": 1}
+    store = TimedReads(noisy=False)
+    monkeypatch.setattr(module, "now_us", store.now_us)
+    steady = run_cases(Snapshots(params), OneStore(store))
+    assert values(steady, "load_pairs", cache="warm") == [5]  # known after min_loads
+    assert values(steady, "load_speedup", cache="warm") == [5.0]
+    store = TimedReads(noisy=True)
+    monkeypatch.setattr(module, "now_us", store.now_us)
+    noisy = run_cases(Snapshots(params), OneStore(store))
+    assert values(noisy, "load_pairs", cache="warm") == [16]  # never known: loads to max_loads, and says so
+    [note] = [m.note for m in noisy if m.metric == "load_speedup" and m.params["cache"] == "warm"]
+    assert "max_loads" in note
 
 
 def test_snapshot_budget_skips_long_streams_with_a_reason(memory):

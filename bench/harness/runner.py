@@ -112,11 +112,11 @@ def run(
             else:
                 for name in names:
                     run.one_after_another(name)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             summary.interrupted = True
-            run.close("stopped by Ctrl-C; records before it are kept")
+            run.close("stopped by Ctrl-C; records before it are kept", exc)
         except BaseException as exc:
-            run.close(f"the run failed: {type(exc).__name__}: {exc}"[:500])
+            run.close(f"the run failed: {type(exc).__name__}: {exc}"[:500], exc)
             raise
     return summary
 
@@ -240,13 +240,18 @@ class _Run:
             self.bar.total += len(more)
             self._cases(engine, more)
 
-    def _finish(self, engine: _Engine) -> None:
-        """Close the engine and write its convergence and status records."""
+    def _finish(self, engine: _Engine, stopped_by: BaseException | None = None) -> None:
+        """Close the engine and write its convergence and status records. ``stopped_by``: the exception
+        that stopped the run, which the engine's deployment sees on its way out, as a ``with`` block
+        would show it (a throwaway server that Ctrl-C stopped too is then not asked to drop its stores)."""
         if engine.finished:
             return
         engine.finished = True
         try:
-            engine.stack.close()
+            if stopped_by is None:
+                engine.stack.close()
+            else:
+                engine.stack.__exit__(type(stopped_by), stopped_by, stopped_by.__traceback__)
             if engine.open:
                 assert engine.seen is not None
                 for m in engine.seen.verdicts():
@@ -261,7 +266,7 @@ class _Run:
                 "elapsed_s": engine.outcome.elapsed_s, "spent_s": engine.spent, **{k: v for k, v in engine.status.items() if k not in engine.base},
             })
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: str, stopped_by: BaseException) -> None:
         """Finish every engine not finished yet, as interrupted for ``reason`` (an engine that was never
         measured keeps its own reason). An interrupted engine writes no convergence verdicts."""
         for engine in self.engines:
@@ -269,7 +274,7 @@ class _Run:
                 if engine.open or engine.outcome.status == "interrupted":
                     engine.outcome.status, engine.outcome.reason = "interrupted", reason
                 engine.open = False
-                self._finish(engine)
+                self._finish(engine, stopped_by)
 
     @staticmethod
     def _timed(engine: _Engine) -> Any:
