@@ -67,10 +67,11 @@ WINDOW_PARAMS: dict[str, tuple[Any, str]] = {
 }
 
 
-def window_param(name: str) -> Any:
-    """A ``Params`` field of the window rule, declared here once for every workload that uses it."""
-    default, help = WINDOW_PARAMS[name]
-    return dataclasses.field(default=default, metadata={"help": help})
+def window_param(name: str, default: Any = None) -> Any:
+    """A ``Params`` field of the window rule, declared here once for every workload that uses it
+    (``default``: the workload's own, where its noise needs longer windows than the common one)."""
+    common, help = WINDOW_PARAMS[name]
+    return dataclasses.field(default=common if default is None else default, metadata={"help": help})
 
 
 def window_problem(params: Any) -> str | None:

@@ -8,9 +8,10 @@ interrupted engine is recorded as ``interrupted``.
 With ``targets`` (the matrix's operating points, ``convergence.Target``) the budget goes to what
 decides first: every engine is started and opened at once, and the target points are measured in
 rounds, engines in turn (A, B, C, A, B, C ...), one repetition per round, until each is known or
-capped, so that slow drift of a shared machine hits every engine alike and repetition k of two
-engines comes from the same round (a ratio between them can be taken per round). Then each engine
-runs the rest of its grid (the sweeps behind the figures) with the time it has left. Each engine
+capped (their extra repetitions take at most ``MATRIX_SHARE`` of an engine's budget), so that slow
+drift of a shared machine hits every engine alike and repetition k of two engines comes from the
+same round (a ratio between them can be taken per round). Then each engine runs the rest of its
+grid (the sweeps behind the figures) with the time it has left. Each engine
 spends its own ``budget_s``: the time of its own cases, not the others' rounds.
 """
 from __future__ import annotations
@@ -33,6 +34,11 @@ from .convergence import Convergence, Target, point_of
 from .params import ParameterError
 from .records import PROFILES, SCHEMA_VERSION, RecordWriter, new_run_id, now_iso
 from .workload import Measurement, Workload
+
+
+#: The share of an engine's budget its extra repetitions at the matrix's points may take: the rest is
+#: kept for the sweeps behind the figures (which also get whatever the points leave).
+MATRIX_SHARE = 0.7
 
 
 @dataclass
@@ -178,7 +184,7 @@ class _Run:
             for engine in running:
                 assert engine.seen is not None
                 more = engine.seen.pending({point_of(c) for c in first[engine.name]})
-                if more and engine.left() > 0:
+                if more and engine.left() > 0 and (engine.budget is None or engine.spent < MATRIX_SHARE * engine.budget):
                     self.bar.total += len(more)
                     self._cases(engine, more)
                     ran = True

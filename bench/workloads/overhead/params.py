@@ -14,7 +14,7 @@ PROCESS_PATHS = ("append_concurrent", "live_delivery")
 @dataclass(frozen=True)
 class OverheadParams(Params):
     repetitions: int = param(1, "repetitions of every path; each is a full set of ABBA rounds with its own ratio")
-    budget_s: float | None = param(100.0, "seconds one engine may spend on this workload (its server's start-up included); later cases are recorded as skipped")
+    budget_s: float | None = param(60.0, "seconds one engine may spend on this workload (its server's start-up included); later cases are recorded as skipped")
     paths: tuple[str, ...] = param(PATHS, "paths to compare: append_single, append_batch, read_all, append_concurrent, live_delivery")
     rounds: int = param(6, "rounds of each side per path, in ABBA order (adapter, raw, raw, adapter, ...); a ratio per round pair")
     round_s: float = param(0.4, "seconds of one round of a rate path (a slow call may run past it: a round is at least one call)")
