@@ -35,7 +35,6 @@ from .params import ParameterError
 from .records import PROFILES, SCHEMA_VERSION, RecordWriter, new_run_id, now_iso
 from .workload import Measurement, Workload
 
-
 #: The share of an engine's budget its extra repetitions at the matrix's points may take: the rest is
 #: kept for the sweeps behind the figures (which also get whatever the points leave).
 MATRIX_SHARE = 0.7

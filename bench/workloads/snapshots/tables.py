@@ -5,6 +5,7 @@ import math
 
 import pandas as pd
 
+from bench.harness import stats
 from bench.harness.results import Results, cached, merged_latency, point_summary
 
 from .workload import Snapshots
@@ -104,3 +105,26 @@ def snapshot_cost_points(results: Results) -> pd.DataFrame:
     """Per engine and snapshot interval N: the extra time per append as a share of a plain append,
     median over repetitions with its bootstrap 95 % CI."""
     return point_summary(results.of(Snapshots.name), "extra_time_share", Snapshots.by("snapshot_every"))
+
+
+@cached
+def snapshot_speedups(results: Results) -> pd.DataFrame:
+    """Per engine, stream length, interval N and cache: the speed-up a snapshot buys (load time without
+    over with, the ratio of paired loads' medians) with its 95 % CI over the pairs, how many pairs,
+    whether the CI is within ±5 %, and why a point stopped short of it (its note)."""
+    frame = results.of(Snapshots.name)
+    by = Snapshots.by("length", "snapshot_every", "cache")
+    columns = ["engine", "label", *by, "speedup", "ci_low", "ci_high", "pairs", "decision_grade", "why", "run_id"]
+    rows = frame[frame["metric"].isin(["load_speedup", "load_speedup_ci_low", "load_speedup_ci_high", "load_pairs"])]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    keys = ["engine", "label", *by]
+    table = rows.pivot_table(index=keys, columns="metric", values="value", aggfunc="median").reset_index()
+    notes = rows[rows["metric"] == "load_speedup"].groupby(keys)["note"].agg(lambda v: "; ".join(dict.fromkeys(str(x) for x in v.dropna())) or None)
+    table = table.merge(notes.rename("why").reset_index(), on=keys, how="left")
+    runs = rows.groupby(keys)["run_id"].agg(lambda v: ",".join(sorted(set(v))))
+    table = table.merge(runs.reset_index(), on=keys, how="left")
+    table = table.rename(columns={"load_speedup": "speedup", "load_speedup_ci_low": "ci_low", "load_speedup_ci_high": "ci_high", "load_pairs": "pairs"})
+    half = (table["ci_high"] - table["speedup"]).combine(table["speedup"] - table["ci_low"], max) / table["speedup"]
+    table["decision_grade"] = ["yes" if h <= stats.CI_TARGET else "no" for h in half]
+    return table.reindex(columns=columns).sort_values(["engine", "cache", "snapshot_every", "length"]).reset_index(drop=True)
