@@ -20,11 +20,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import psutil  # type: ignore[import-untyped]
 import pytest
 from helpers import run_cases
+from report_fixtures import write_run
 
+from bench.harness.columns import OperatingPoints
+from bench.harness.results import load
 from bench.powerloss import install_fuse
+from bench.workloads.faults import columns as faults_columns
 from bench.workloads.faults import power, toxiproxy
 from bench.workloads.faults import workload as workload_module
 from bench.workloads.faults.audit import Fault, StoredEvent, audit, read_journals
@@ -221,6 +226,25 @@ def test_without_fuse_power_loss_is_not_measured_with_the_reason_and_the_rest_ru
     assert [m.value for m in power_rows] == [0.0, 0.0] and all("modprobe fuse" in (m.note or "") for m in power_rows)
     assert [m.params["setting"] for m in rows if m.metric == "crashes"] == list(SQLITE_SETTINGS.values())[::2]  # crashes under every setting instead
     assert all(m.value == 1 for m in rows if m.metric == "crashes")
+
+
+def test_the_matrix_counts_power_and_crash_losses_under_the_rows_own_setting_apart(tmp_path, monkeypatch):
+    """Two columns: losses over power cuts and over crashes, each under the setting the engine's row is
+    measured under (its first declared; ``defaults`` for an engine the registry does not know),
+    never under another setting; where no power cut could run, the cell says why."""
+    res = load(write_run(tmp_path))
+    table = pd.DataFrame({
+        "engine": ["alpha"] * 4 + ["beta"], "setting": ["defaults", "defaults", "fast", "fast", "defaults"], "durable": [True, True, False, False, True],
+        "power_loss": [False, True, False, True, True], "crashes": [10.0, None, 10.0, None, None], "power_cuts": [None, 10.0, None, 10.0, 0.0],
+        "lost": [0.0, 3.0, 0.0, 40.0, None], "verdict": ["", "", "", "", ""], "not_measured": [None, None, None, None, "power cuts: no /dev/fuse"],
+    })
+    monkeypatch.setattr(faults_columns, "faults_summary", lambda results: table)
+    metric = Faults.metric("lost")
+    assert faults_columns._power_losses(res, "alpha", metric).value == 3.0  # not the 40 lost under "fast"
+    assert faults_columns._crash_losses(res, "alpha", metric).value == 0.0
+    beta = faults_columns._power_losses(res, "beta", metric)
+    assert beta.value is None and (beta.reason or "").endswith("power cuts: no /dev/fuse")
+    assert {"crash_losses", "power_losses"} <= {s.key for s in faults_columns.columns(OperatingPoints())}
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,8 @@ def _losses(power_loss: bool) -> Pick:
         lost = rows["lost"].sum(min_count=1)
         if lost != lost:  # NaN: the engine did not come back, or was not read afterwards
             return Cell(None, reason=f"unknown: {rows['verdict'].iloc[0]}")
-        return Cell(float(lost), ",".join(sorted(set(rows["run_id"]))))
+        faults = results.of("faults")
+        return Cell(float(lost), ",".join(sorted(set(faults[faults["engine"] == engine]["run_id"]))))
 
     return pick
 
