@@ -290,7 +290,7 @@ class Wrapping:
     def __init__(self, deployment: Deployment, wrap: Callable[[EventStore], Any]) -> None:
         self._deployment = deployment
         self._wrap = wrap
-        self.name, self.server, self.no_crash_reason = deployment.name, deployment.server, deployment.no_crash_reason
+        self.name, self.server, self.no_crash_reason, self.settings = deployment.name, deployment.server, deployment.no_crash_reason, deployment.settings
         self.cross_process = deployment.cross_process
 
     def new_url(self, label: str) -> str:

@@ -17,8 +17,9 @@ import gc
 import random
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bench.harness.workload import StoreFactory
 from eventstore import NewEvent
@@ -37,10 +38,14 @@ CRASH_LIMIT = (
 
 
 class FaultTarget(StoreFactory, Protocol):
-    """What the workload needs of a deployment besides stores: its name, and what it may crash."""
+    """What the workload needs of a deployment besides stores: its name, what it may crash, and its
+    settings (``mode``: a deliberately broken design is ``naive``)."""
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def settings(self) -> Mapping[str, Any]: ...
 
     @property
     def server(self) -> Server | None: ...

@@ -47,6 +47,10 @@ from .writers import ProcessWriters, ThreadWriters
 
 #: Longest wait for the writers to open their stores, at the start and after a crash.
 START_TIMEOUT_S = 30.0
+#: After power cuts, the store's contents are final once they have not changed for this long.
+QUIET_S = 3.0
+#: The ``mode`` a deployment reports for a deliberately broken design, kept as a counter-example.
+NAIVE_MODE = "naive"
 
 Writers = ThreadWriters | ProcessWriters
 Strike = Callable[[str, Writers, SupervisedSubscriber], Fault]
@@ -55,7 +59,7 @@ Strike = Callable[[str, Writers, SupervisedSubscriber], Fault]
 @dataclass(frozen=True)
 class FaultsParams(Params):
     repetitions: int = param(1, "repetitions of every engine setting; each one injects every fault below")
-    budget_s: float | None = param(300.0, "seconds one engine may spend on all its settings; later faults and settings are recorded as skipped")
+    budget_s: float | None = param(420.0, "seconds one engine may spend on all its settings; later faults and settings are recorded as skipped")
     crashes: int = param(10, "engine crashes (SIGKILL, restart on the same data) per setting and repetition")
     cuts: int = param(10, "connection cuts mid-commit per setting and repetition")
     power_cuts: int = param(10, "power cuts per setting and repetition: the engine's data on a power-loss mount, unsynced writes dropped (needs FUSE)")
@@ -70,7 +74,8 @@ class FaultsParams(Params):
     batch_size: int = param(50, "events the subscriber reads per query")
     poll_interval_s: float = param(0.05, "longest wait between the subscriber's polls when the engine does not push")
     settle_s: float = param(15.0, "after the writers stop: longest wait for acknowledged appends to become readable and for the subscriber to catch up")
-    settings: tuple[str, ...] = param(("all",), "durability settings to measure: all (every one each engine declares), first (each engine's own: the first it declares) or names such as synchronous-off; an engine with none of them runs its defaults")
+    settings: tuple[str, ...] = param(("all",), "durability settings to measure: all (every one each engine declares), first (each engine's own: "
+                                                 "the first it declares) or names such as synchronous-off; an engine with none of them runs its defaults")
 
     def check(self) -> None:
         super().check()
@@ -98,6 +103,8 @@ class _Outcome:
     subscriber: SupervisedSubscriber
     notes: list[str] = field(default_factory=list)
     lost_engine: str | None = None
+    #: Why writes stopped recovering (no append sent after a fault was acknowledged within the retry bound).
+    stalled: str | None = None
 
 
 class Faults(Workload[FaultsParams]):
@@ -171,7 +178,12 @@ class Faults(Workload[FaultsParams]):
 
     def power_unmeasurable(self) -> str | None:
         """Why this engine gets no power cuts here (None: it does): data the run does not own (an
-        external server, an emulator's memory), or no FUSE on this machine."""
+        external server, an emulator's memory), a deliberately broken design (its storage and
+        settings are its reference engine's, whose power cuts are measured; left out to keep the
+        run within its time), or no FUSE on this machine."""
+        if self.target.settings.get("mode") == NAIVE_MODE:
+            return ("a deliberately broken design (mode naive), never a candidate: its storage and settings are those of its reference engine, "
+                    "whose power cuts are measured, so its own are left out to keep the run within its time")
         return self.target.no_crash_reason or unavailable_reason()
 
     def close(self) -> None:
@@ -208,7 +220,7 @@ class Faults(Workload[FaultsParams]):
         plan = faults.plan(url, p.crashes, p.cuts, rng)
         try:
             kinds = ["crash"] * plan.crashes + ["cut"] * plan.cuts
-            outcome = self._session(self.stores, plan.url, kinds, lambda kind, writers, _: faults.strike(kind, plan, writers, START_TIMEOUT_S), rng, lost_is_result=False)
+            outcome = self._session(self.stores, plan.url, kinds, lambda kind, writers, _: faults.strike(kind, plan, writers, START_TIMEOUT_S), rng, power=False)
         finally:
             faults.release(plan)
         assert outcome.result is not None, "a process case raises when the store cannot be read"
@@ -242,7 +254,7 @@ class Faults(Workload[FaultsParams]):
                     cuts = PowerCuts(mount, deployment)
                     rng = random.Random(f"{p.seed}/{setting.label}/{rep}/power")
                     outcome = self._session(deployment, url, ["power cut"] * p.power_cuts, lambda _, writers, subscriber: cuts.strike(writers, subscriber, START_TIMEOUT_S),
-                                            rng, lost_is_result=True)
+                                            rng, power=True)
                 finally:
                     deployment.release(base)  # it goes with the mount; an engine the cuts broke could not drop it
         except (PowerLossUnavailable, ServiceUnavailable) as exc:
@@ -254,7 +266,8 @@ class Faults(Workload[FaultsParams]):
             extra = {**point, "fault": "power cut", "fault_no": n}
             yield Measurement("unsynced_bytes_dropped", float(cut.bytes_dropped), extra, rep)
             yield Measurement("entries_dropped", float(cut.entries_dropped), extra, rep)
-        yield Measurement("unrecovered", float(outcome.lost_engine is not None), point, rep, note=outcome.lost_engine)
+        unrecovered = outcome.lost_engine or outcome.stalled
+        yield Measurement("unrecovered", float(unrecovered is not None), point, rep, note=unrecovered)
         if outcome.result is None:
             suffix = "" if setting.durable else "_nondurable"
             yield Measurement(f"lost{suffix}", None, point, rep, note=f"unknown: {outcome.lost_engine}")
@@ -263,10 +276,10 @@ class Faults(Workload[FaultsParams]):
 
     # -- the faults themselves -------------------------------------------------------------------
 
-    def _session(self, stores: StoreFactory, url: str, kinds: list[str], strike: Strike, rng: random.Random, *, lost_is_result: bool) -> _Outcome:
+    def _session(self, stores: StoreFactory, url: str, kinds: list[str], strike: Strike, rng: random.Random, *, power: bool) -> _Outcome:
         """Writers and a subscriber on ``url`` while the faults ``kinds`` strike in random order, then
-        the audit. ``lost_is_result``: an engine that does not come back (``EngineLost``), or whose
-        store cannot be read afterwards, is what the case measured, recorded with its error."""
+        the audit. ``power`` (power cuts): an engine that does not come back (``EngineLost``), or
+        whose store cannot be read afterwards, is what the case measured, recorded with its error."""
         p = self.params
         target = cast(FaultTarget, stores)
         namespace = uuid.UUID(int=rng.getrandbits(128))
@@ -287,9 +300,9 @@ class Faults(Workload[FaultsParams]):
             try:
                 writers.start(START_TIMEOUT_S)
                 try:
-                    outcome.faults = self._inject(kinds, lambda kind: strike(kind, writers, subscriber), journals, rng, outcome.notes)
+                    outcome.faults, outcome.stalled = self._inject(kinds, lambda kind: strike(kind, writers, subscriber), journals, rng, outcome.notes)
                 except EngineLost as exc:
-                    if not lost_is_result:
+                    if not power:
                         raise
                     outcome.lost_engine = str(exc)
                 writers.stop(5 if outcome.lost_engine else p.retry_for_s + 30)
@@ -297,9 +310,9 @@ class Faults(Workload[FaultsParams]):
                 acknowledged = {i for c in commands.values() if c.acknowledged is not None for i in c.event_ids}
                 if outcome.lost_engine is None:
                     try:
-                        stored = self._final_contents(stores, url, acknowledged)
+                        stored = self._final_contents(stores, url, acknowledged, QUIET_S if power else None)
                     except Exception as exc:  # an engine that cannot be read after power cuts is the result measured: kept with its error
-                        if not lost_is_result:
+                        if not power:
                             raise
                         outcome.lost_engine = f"the store could not be read after the faults: {type(exc).__name__}: {exc}"[:1500]
                 if stored is not None:
@@ -316,17 +329,21 @@ class Faults(Workload[FaultsParams]):
                 outcome.notes.append(f"client libraries logged {sum(logged.values())} lines while faults were injected ({', '.join(f'{k}: {n}' for k, n in logged.most_common(3))})")
         return outcome
 
-    def _inject(self, kinds: list[str], strike: Callable[[str], Fault], journals: list[Path], rng: random.Random, notes: list[str]) -> list[Fault]:
+    def _inject(self, kinds: list[str], strike: Callable[[str], Fault], journals: list[Path], rng: random.Random,
+                notes: list[str]) -> tuple[list[Fault], str | None]:
         """Strike ``kinds`` in random order, each once writes have resumed after the last one (so each
         one's recovery is measured, and the retry bound is not spent on a pile-up). Writes that do
-        not resume within the retry bound end the injection: the engine no longer recovers."""
+        not resume within the retry bound end the injection: the engine no longer recovers, and the
+        second item says so."""
         kinds = list(kinds)
         rng.shuffle(kinds)
         faults: list[Fault] = []
         for n, kind in enumerate([*kinds, None]):
             if faults and not _writes_resumed(journals, faults[-1].at, self.params.retry_for_s):
-                notes.append(f"writes had not resumed {self.params.retry_for_s:g} s after fault {n}" + (f": the {len(kinds) - n} faults left were not injected" if kind else ""))
-                break
+                stalled = (f"writes had not resumed {self.params.retry_for_s:g} s after {faults[-1].kind} {n}: the engine answered, "
+                           "but no append sent after it was acknowledged")
+                notes.append(stalled + (f"; the {len(kinds) - n} faults left were not injected" if kind else ""))
+                return faults, stalled
             if kind is None:
                 break
             if self.time_left() <= 0:
@@ -334,17 +351,26 @@ class Faults(Workload[FaultsParams]):
                 break
             time.sleep(rng.uniform(*self.params.fault_every_s))
             faults.append(strike(kind))
-        return faults
+        return faults, None
 
-    def _final_contents(self, stores: StoreFactory, url: str, acknowledged: set[str]) -> list[StoredEvent]:
+    def _final_contents(self, stores: StoreFactory, url: str, acknowledged: set[str], quiet_s: float | None = None) -> list[StoredEvent]:
         """The store's events once every acknowledged append is readable, or after ``settle_s`` (an
-        engine may hold readers back for a while after a crash, e.g. behind an open transaction)."""
-        deadline = time.monotonic() + self.params.settle_s
+        engine may hold readers back for a while after a crash, e.g. behind an open transaction).
+        ``quiet_s``: after power cuts, also once the events have not changed for that long: under a
+        setting that does not fsync, acknowledged appends can be gone for good, and waiting the
+        whole ``settle_s`` for them would only cost time (what survived a cut and was acknowledged
+        was readable before it, so nothing holds it back)."""
+        start = time.monotonic()
+        deadline = start + self.params.settle_s
         store = stores.connect(url)
+        count, changed = -1, start
         try:
             while True:
                 events = read_everything(store)
-                if acknowledged <= {str(e.event_id) for e in events} or time.monotonic() > deadline:
+                now = time.monotonic()
+                if len(events) != count:
+                    count, changed = len(events), now
+                if acknowledged <= {str(e.event_id) for e in events} or now > deadline or (quiet_s is not None and now - changed >= quiet_s):
                     break
                 time.sleep(0.5)
         finally:
