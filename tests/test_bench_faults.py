@@ -219,6 +219,22 @@ def test_postgres_defaults_keep_every_append_through_power_cuts(fuse, durable_po
     assert [m.metric for m in skipped] == ["skipped"] and "server setting" in (skipped[0].note or "")
 
 
+def test_crashes_run_under_the_rows_own_setting_and_power_cuts_under_every_setting(deployment, monkeypatch):
+    """The case plan: crashes and cuts under the row's (first) setting, then power cuts under every
+    setting; without FUSE, crashes and cuts under every setting instead; ``first`` picks the row's."""
+    monkeypatch.setattr(workload_module, "unavailable_reason", lambda: None)
+    faults = Faults({**TINY, "power_cuts": 2})
+    faults.open(deployment("sqlite"))
+    full, normal, off = SQLITE_SETTINGS.values()
+    plan = [(c["setting"], c["power_loss"]) for c in faults.cases()]
+    assert plan == [(full, False), (full, True), (normal, True), (off, True)]
+    monkeypatch.setattr(workload_module, "unavailable_reason", lambda: "no FUSE here")
+    assert [(c["setting"], c["power_loss"]) for c in faults.cases()] == [(full, False), (full, True), (normal, True), (off, True), (normal, False), (off, False)]
+    first = Faults({**TINY, "settings": ["first"]})
+    first.open(deployment("sqlite"))
+    assert [s.name for s in first.settings()] == ["synchronous-full"]
+
+
 def test_without_fuse_power_loss_is_not_measured_with_the_reason_and_the_rest_runs(deployment, monkeypatch):
     monkeypatch.setattr(workload_module, "unavailable_reason", lambda: "no /dev/fuse: load the fuse kernel module (modprobe fuse)")
     rows = run_cases(Faults({**TINY, "crashes": 1, "cuts": 0, "power_cuts": 2, "settings": ["synchronous-full", "synchronous-off"]}), deployment("sqlite"))

@@ -55,7 +55,7 @@ class Writer:
         #: Kept for the writer's life (a naive instance's own id too): taking it again after a failed
         #: commit settles that commit's transaction (the broker completes or aborts it first). A new
         #: id would settle nothing, and a transaction the broker left without its markers after a
-        #: crash would hold back every reader for good (README.md, "Crashes and connection cuts").
+        #: crash would hold back every reader for good (README.md, "Durability").
         self.transactional_id = config.transactional_id()
 
     def take_fence(self) -> None:
