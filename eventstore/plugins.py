@@ -39,7 +39,7 @@ ENTRY_POINT_GROUP = "eventstore.engines"
 
 __all__ = [
     "DEFAULTS", "ComposeService", "CostModel", "Deployment", "DurabilitySetting", "ENTRY_POINT_GROUP", "Engine", "EnvVar", "NoLivePath", "RawListener", "RawPath", "RawRow", "Servers",
-    "ServiceUnavailable", "engine_for_url", "engine_modules", "engine_names", "engines", "get_engine", "open_store",
+    "ServiceUnavailable", "engine_for_url", "engine_modules", "engine_names", "engines", "get_engine", "open_store", "row_setting",
 ]
 
 
@@ -64,18 +64,27 @@ class ComposeService:
 
 @dataclass(frozen=True)
 class DurabilitySetting:
-    """A setting of an engine that changes what a crash can lose, for the faults workload to measure.
+    """A setting of an engine that changes what a crash or a power loss can lose, for the faults
+    workload to measure.
 
     ``query`` is added to a store URL of the engine; the store's ``settings_summary()`` must then
     report each ``expect`` entry (case-insensitive), or the setting is not measured: one the store
-    silently ignored would otherwise be measured under a false label. ``durable``: the setting keeps
-    every acknowledged append through a crash of the engine's process."""
+    silently ignored would otherwise be measured under a false label. ``server``: settings only a
+    server of its own can take (PostgreSQL's ``fsync``), as ``Servers(server_settings=...)`` passes
+    them to the engine's server; such a setting is never applied to a run's shared server, so only a
+    test that starts a server for it (the faults workload's power cuts) measures it.
+
+    ``durable``: the setting keeps every acknowledged append through a power loss (every write it
+    acknowledged was fsynced). The faults workload checks this claim on a filesystem that drops
+    unsynced writes, never takes it on trust: a durable setting that loses an acknowledged append
+    there is a broken promise."""
 
     name: str
     label: str
     durable: bool
     query: str = ""
     expect: tuple[tuple[str, str], ...] = ()
+    server: tuple[tuple[str, str], ...] = ()
 
     def url(self, base: str) -> str:
         return f"{base}{'&' if '?' in base else '?'}{self.query}" if self.query else base
@@ -83,6 +92,13 @@ class DurabilitySetting:
 
 #: An engine that declares no durability settings runs this one: its defaults, taken as durable, unchecked.
 DEFAULTS = DurabilitySetting("defaults", "defaults", True)
+
+
+def row_setting(engine: Engine) -> DurabilitySetting:
+    """The setting ``engine``'s row is measured under: its first declared one (its stores' default
+    URL configuration), or ``DEFAULTS`` for an engine that declares none."""
+    return engine.durability_settings[0] if engine.durability_settings else DEFAULTS
+
 
 S = TypeVar("S", bound=Server)
 
@@ -92,15 +108,22 @@ class Servers:
     (``postgres`` and ``postgres-naive`` use one PostgreSQL), all stopped by ``close``.
 
     ``durable=False`` lets engines trade crash safety for speed (tests); benchmarks keep the default.
+    ``data_in_workdir``: every server keeps its data directory under ``workdir`` (a power-loss test
+    puts ``workdir`` on its mount), where a server would otherwise choose its own temp dir.
+    ``server_settings``: settings every server started here takes (a ``DurabilitySetting.server``),
+    for a ``Servers`` of its own, never a run's shared one.
     """
 
-    def __init__(self, workdir: str | Path | None = None, *, durable: bool = True) -> None:
+    def __init__(self, workdir: str | Path | None = None, *, durable: bool = True, data_in_workdir: bool = False,
+                 server_settings: Mapping[str, str] | None = None) -> None:
         self._own_dir: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
             self._own_dir = tempfile.TemporaryDirectory(prefix="eventstore-run-")
             workdir = self._own_dir.name
         self.workdir = Path(workdir)
         self.durable = durable
+        self.data_in_workdir = data_in_workdir
+        self.server_settings: dict[str, str] = dict(server_settings or {})
         self._started: dict[str, Server | ServiceUnavailable] = {}
         self._stack = ExitStack()
 
@@ -328,7 +351,9 @@ class Engine(ABC):
     packages: ClassVar[tuple[str, ...]] = ()
     #: The engine's docs page.
     docs: ClassVar[Path | None] = None
-    #: Settings that change what a crash can lose (the durable defaults first); none: its defaults only.
+    #: Settings that change what a crash or a power loss can lose; none: its defaults only. By convention
+    #: the FIRST is the engine's own configuration, the one its stores' default URLs get and its row in
+    #: the report is measured and judged under (``row_setting``); the others are measured beside it.
     durability_settings: tuple[DurabilitySetting, ...] = ()
     #: The docker-compose service that runs the real engine, if any.
     compose: ClassVar[ComposeService | None] = None

@@ -1,9 +1,12 @@
 """The faults workload: crashes and connection cuts on SQLite, on a durable throwaway PostgreSQL and
-on a throwaway Kafka broker (cut through the proxy it advertises), the audit that judges them, proof
-that the audit fails a store that loses or duplicates appends, and that a run interrupted with
-Ctrl-C leaves no server, proxy, process or directory behind."""
+on a throwaway Kafka broker (cut through the proxy it advertises), power cuts on SQLite and
+PostgreSQL with their data on a power-loss mount (bench/powerloss), the audit that judges them,
+proof that the audit fails a store that loses or duplicates appends and that the power-loss results
+come from the mount (a passthrough that keeps everything loses nothing), and that a run interrupted
+with Ctrl-C leaves no server, proxy, mount, process or directory behind."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -17,11 +20,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import psutil  # type: ignore[import-untyped]
 import pytest
 from helpers import run_cases
+from report_fixtures import write_run
 
-from bench.workloads.faults import toxiproxy
+from bench.harness.columns import OperatingPoints
+from bench.harness.results import load
+from bench.powerloss import install_fuse
+from bench.workloads.faults import columns as faults_columns
+from bench.workloads.faults import power, toxiproxy
+from bench.workloads.faults import workload as workload_module
 from bench.workloads.faults.audit import Fault, StoredEvent, audit, read_journals
 from bench.workloads.faults.injection import addresses, rerouted
 from bench.workloads.faults.workload import Faults
@@ -33,7 +43,9 @@ from eventstore.postgres.server import DSN_ENV
 ROOT = Path(__file__).resolve().parent.parent
 #: The audit's verdicts that must all be 0 for a store that keeps its promises under durable settings.
 BROKEN = ("lost", "duplicated", "ambiguous_unresolved", "missed", "unanswered_stored", "handled_not_stored")
-TINY = {"crashes": 2, "cuts": 2, "writers": 2, "appends_per_s": 40.0, "fault_every_s": [0.2, 0.4], "settle_s": 10.0, "budget_s": 40.0}
+TINY = {"crashes": 2, "cuts": 2, "power_cuts": 0, "writers": 2, "appends_per_s": 40.0, "fault_every_s": [0.2, 0.4], "settle_s": 10.0, "budget_s": 40.0}
+#: Power cuts only: the settings' own deployments on a power-loss mount.
+POWER = {**TINY, "crashes": 0, "cuts": 0, "power_cuts": 2, "settle_s": 5.0, "budget_s": 120.0}
 
 
 def proxy_available() -> bool:
@@ -46,6 +58,19 @@ def value(rows: list[Any], metric: str, setting: str | None = None) -> float | N
     found = [m.value for m in rows if m.metric == metric and (setting is None or m.params["setting"] == setting)]
     assert len(found) == 1, (metric, setting, found)
     return found[0]
+
+
+@pytest.fixture(scope="module")
+def fuse() -> None:
+    """FUSE, installed with apt-get where it is missing and this is root; elsewhere the power-loss
+    tests skip with the reason and the command."""
+    reason = install_fuse()
+    if reason is not None:
+        pytest.skip(f"power loss not measurable here: {reason}")
+
+
+def per_cut(rows: list[Any], metric: str, setting: str) -> list[float]:
+    return [m.value for m in rows if m.metric == metric and m.params["setting"] == setting]
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +163,106 @@ def test_postgres_durable_defaults_keep_every_append_through_crashes_and_cuts(du
         assert value(fast, "lost_nondurable") is not None  # shown as measured, whatever it is
 
 
+# -- power cuts -----------------------------------------------------------------------------------------
+
+
+SQLITE_SETTINGS = {"synchronous-full": "synchronous=FULL (the store's default)", "synchronous-normal": "synchronous=NORMAL", "synchronous-off": "synchronous=OFF"}
+
+
+def test_sqlite_full_keeps_every_append_through_power_cuts_and_normal_and_off_lose_some(fuse, deployment):
+    """With its data on a power-loss mount, SQLite FULL (an fsync per commit) keeps every acknowledged
+    append through power cuts that drop unsynced bytes; NORMAL and OFF, which do not fsync commits,
+    lose acknowledged appends, and the records say how much each cut dropped."""
+    rows = run_cases(Faults({**POWER, "settings": list(SQLITE_SETTINGS)}), deployment("sqlite"))
+    full, normal, off = SQLITE_SETTINGS.values()
+    for setting in SQLITE_SETTINGS.values():
+        assert value(rows, "power_cuts", setting) == 2
+        assert value(rows, "unrecovered", setting) == 0
+        assert value(rows, "appends_acknowledged", setting) > 0
+        assert len(per_cut(rows, "unsynced_bytes_dropped", setting)) == 2
+    assert not [m for m in rows if m.metric in ("crashes", "cuts", "write_outage", "restart_time")]  # power cuts only, and no timing
+    for metric in BROKEN:
+        assert value(rows, metric, full) == 0, metric
+    assert sum(per_cut(rows, "unsynced_bytes_dropped", full)) > 0  # the cuts had something to drop: kept, not untested
+    for setting in (normal, off):
+        assert value(rows, "lost_nondurable", setting) > 0, setting
+        assert sum(per_cut(rows, "unsynced_bytes_dropped", setting)) > 0
+
+
+def test_power_loss_results_come_from_the_mount(fuse, deployment, monkeypatch):
+    """On a passthrough that keeps every change (``keep_everything``), the same power cuts drop
+    nothing and SQLite NORMAL loses nothing: the losses above are the power-loss model's, so the test
+    above can fail."""
+    monkeypatch.setattr(power, "PowerLossMount", functools.partial(power.PowerLossMount, keep_everything=True))
+    rows = run_cases(Faults({**POWER, "settings": ["synchronous-normal"]}), deployment("sqlite"))
+    setting = SQLITE_SETTINGS["synchronous-normal"]
+    assert value(rows, "power_cuts", setting) == 2
+    assert per_cut(rows, "unsynced_bytes_dropped", setting) == [0.0, 0.0]
+    assert value(rows, "lost_nondurable", setting) == 0
+
+
+def test_postgres_defaults_keep_every_append_through_power_cuts(fuse, durable_postgres):
+    """PostgreSQL's defaults on a server of the case's own whose data directory is on the mount; a
+    server setting (fsync=off) is never applied to the run's shared server, so its crashes are not
+    measured there, and the record says why."""
+    rows = run_cases(Faults({**POWER, "settings": ["defaults"]}), durable_postgres)
+    if os.environ.get(DSN_ENV):
+        assert value(rows, "power_cuts") == 0 and "external server" in next(m.note for m in rows if m.metric == "power_cuts")
+        return
+    assert value(rows, "power_cuts") == 2
+    assert value(rows, "unrecovered") == 0
+    assert value(rows, "appends_acknowledged") > 0
+    for metric in BROKEN:
+        assert value(rows, metric) == 0, metric
+    assert sum(per_cut(rows, "unsynced_bytes_dropped", "defaults")) > 0
+    skipped = run_cases(Faults({**TINY, "crashes": 1, "cuts": 0, "settings": ["fsync-off"]}), durable_postgres)
+    assert [m.metric for m in skipped] == ["skipped"] and "server setting" in (skipped[0].note or "")
+
+
+def test_crashes_run_under_the_rows_own_setting_and_power_cuts_under_every_setting(deployment, monkeypatch):
+    """The case plan: crashes and cuts under the row's (first) setting, then power cuts under every
+    setting; without FUSE, crashes and cuts under every setting instead; ``first`` picks the row's."""
+    monkeypatch.setattr(workload_module, "unavailable_reason", lambda: None)
+    faults = Faults({**TINY, "power_cuts": 2})
+    faults.open(deployment("sqlite"))
+    full, normal, off = SQLITE_SETTINGS.values()
+    plan = [(c["setting"], c["power_loss"]) for c in faults.cases()]
+    assert plan == [(full, False), (full, True), (normal, True), (off, True)]
+    monkeypatch.setattr(workload_module, "unavailable_reason", lambda: "no FUSE here")
+    assert [(c["setting"], c["power_loss"]) for c in faults.cases()] == [(full, False), (full, True), (normal, True), (off, True), (normal, False), (off, False)]
+    first = Faults({**TINY, "settings": ["first"]})
+    first.open(deployment("sqlite"))
+    assert [s.name for s in first.settings()] == ["synchronous-full"]
+
+
+def test_without_fuse_power_loss_is_not_measured_with_the_reason_and_the_rest_runs(deployment, monkeypatch):
+    monkeypatch.setattr(workload_module, "unavailable_reason", lambda: "no /dev/fuse: load the fuse kernel module (modprobe fuse)")
+    rows = run_cases(Faults({**TINY, "crashes": 1, "cuts": 0, "power_cuts": 2, "settings": ["synchronous-full", "synchronous-off"]}), deployment("sqlite"))
+    power_rows = [m for m in rows if m.metric == "power_cuts"]
+    assert [m.value for m in power_rows] == [0.0, 0.0] and all("modprobe fuse" in (m.note or "") for m in power_rows)
+    assert [m.params["setting"] for m in rows if m.metric == "crashes"] == list(SQLITE_SETTINGS.values())[::2]  # crashes under every setting instead
+    assert all(m.value == 1 for m in rows if m.metric == "crashes")
+
+
+def test_the_matrix_counts_power_and_crash_losses_under_the_rows_own_setting_apart(tmp_path, monkeypatch):
+    """Two columns: losses over power cuts and over crashes, each under the setting the engine's row is
+    measured under (its first declared; ``defaults`` for an engine the registry does not know),
+    never under another setting; where no power cut could run, the cell says why."""
+    res = load(write_run(tmp_path))
+    table = pd.DataFrame({
+        "engine": ["alpha"] * 4 + ["beta"], "setting": ["defaults", "defaults", "fast", "fast", "defaults"], "durable": [True, True, False, False, True],
+        "power_loss": [False, True, False, True, True], "crashes": [10.0, None, 10.0, None, None], "power_cuts": [None, 10.0, None, 10.0, 0.0],
+        "lost": [0.0, 3.0, 0.0, 40.0, None], "verdict": ["", "", "", "", ""], "not_measured": [None, None, None, None, "power cuts: no /dev/fuse"],
+    })
+    monkeypatch.setattr(faults_columns, "faults_summary", lambda results: table)
+    metric = Faults.metric("lost")
+    assert faults_columns._power_losses(res, "alpha", metric).value == 3.0  # not the 40 lost under "fast"
+    assert faults_columns._crash_losses(res, "alpha", metric).value == 0.0
+    beta = faults_columns._power_losses(res, "beta", metric)
+    assert beta.value is None and (beta.reason or "").endswith("power cuts: no /dev/fuse")
+    assert {"crash_losses", "power_losses"} <= {s.key for s in faults_columns.columns(OperatingPoints())}
+
+
 @pytest.fixture(scope="module")
 def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """A Kafka broker of these tests alone, which they crash and whose listeners they change."""
@@ -152,7 +277,7 @@ def test_clients_that_bypass_the_proxy_get_no_cuts_and_the_record_says_why(own_k
         pytest.skip("Toxiproxy is neither built nor buildable here (no Go)")
     assert own_kafka.server is not None and own_kafka.server.proxy_address is None  # it advertises itself alone
     monkeypatch.setattr(own_kafka.server, "advertise", lambda routes: None)  # as a server that cannot advertise a proxy
-    rows = run_cases(Faults({**TINY, "crashes": 0, "cuts": 1, "settle_s": 5.0}), own_kafka)
+    rows = run_cases(Faults({**TINY, "crashes": 0, "cuts": 1, "settle_s": 5.0, "settings": ["defaults"]}), own_kafka)
     assert value(rows, "cuts") == 0
     note = next(m.note for m in rows if m.metric == "cuts")
     assert note.startswith("not measured") and "directly" in note
@@ -161,14 +286,14 @@ def test_clients_that_bypass_the_proxy_get_no_cuts_and_the_record_says_why(own_k
 def test_kafka_is_cut_through_the_proxy_its_broker_advertises_and_survives_crashes(own_kafka):
     if not proxy_available():
         pytest.skip("Toxiproxy is neither built nor buildable here (no Go)")
-    rows = run_cases(Faults({**TINY, "crashes": 1, "cuts": 2, "budget_s": 150.0}), own_kafka)
+    rows = run_cases(Faults({**TINY, "crashes": 1, "cuts": 2, "budget_s": 150.0, "settings": ["defaults"]}), own_kafka)
     note = next(m.note for m in rows if m.metric == "cuts")
     assert value(rows, "cuts") == 2, note
     assert "advertises the proxy's address" in note
     assert value(rows, "crashes") == 1  # the broker restarts after SIGKILL with its proxied listener
     assert value(rows, "appends_acknowledged") > 0
-    for metric in BROKEN:
-        assert value(rows, metric) == 0, metric
+    for metric in BROKEN:  # its defaults flush nothing per message: declared non-durable, its losses are recorded apart
+        assert value(rows, f"{metric}_nondurable" if metric in ("lost", "missed") else metric) == 0, metric
     assert [m.value for m in rows if m.metric == "restart_time"][0] > 0
 
 
@@ -181,7 +306,7 @@ class Wrapping:
     def __init__(self, deployment: Deployment, wrap: Callable[[EventStore], Any]) -> None:
         self._deployment = deployment
         self._wrap = wrap
-        self.name, self.server, self.no_crash_reason = deployment.name, deployment.server, deployment.no_crash_reason
+        self.name, self.server, self.no_crash_reason, self.settings = deployment.name, deployment.server, deployment.no_crash_reason, deployment.settings
         self.cross_process = deployment.cross_process
 
     def new_url(self, label: str) -> str:
@@ -261,18 +386,25 @@ def _running(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize(("engine", "setting", "marker"), [("postgres", "defaults", "toxiproxy"), ("sqlite", "synchronous-full", ".journal"),
-                                                       ("kafka", "defaults", "toxiproxy")])
-def test_an_interrupted_run_leaves_no_server_proxy_process_or_directory(tmp_path, engine, setting, marker):
+PROCESS_FAULTS = {"crashes": 20, "cuts": 20, "power_cuts": 0}
+
+
+@pytest.mark.parametrize(("engine", "setting", "faults", "marker"), [
+    ("postgres", "defaults", PROCESS_FAULTS, "toxiproxy"), ("sqlite", "synchronous-full", PROCESS_FAULTS, ".journal"),
+    ("kafka", "defaults", PROCESS_FAULTS, "toxiproxy"), ("postgres", "defaults", {"crashes": 0, "cuts": 0, "power_cuts": 20}, "bench.powerloss.daemon"),
+])
+def test_an_interrupted_run_leaves_no_server_proxy_mount_process_or_directory(tmp_path, engine, setting, faults, marker):
     if marker == "toxiproxy" and not proxy_available():
         pytest.skip("Toxiproxy is neither built nor buildable here (no Go)")
+    if marker == "bench.powerloss.daemon" and (reason := install_fuse()) is not None:
+        pytest.skip(f"power loss not measurable here: {reason}")
     scratch = Path(tempfile.mkdtemp(prefix="faults-interrupt-"))
     scratch.chmod(0o755)  # the PostgreSQL server's OS user must reach its directory inside
     script = textwrap.dedent(f"""
         import signal
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if this suite runs with SIGINT ignored
         from bench.workloads import run_workload
-        run_workload("faults", {{"crashes": 20, "cuts": 20, "writers": 2, "budget_s": 300.0, "settings": [{setting!r}]}},
+        run_workload("faults", {{**{faults!r}, "writers": 2, "budget_s": 300.0, "settings": [{setting!r}]}},
                             engines={engine!r}, results_dir={str(tmp_path / "results")!r}, progress=False, profile="quick")
     """)
     env = {**os.environ, "TMPDIR": str(scratch)}
@@ -295,6 +427,7 @@ def test_an_interrupted_run_leaves_no_server_proxy_process_or_directory(tmp_path
             time.sleep(0.2)
         assert not alive
         assert not list(scratch.iterdir())
+        assert str(scratch) not in Path("/proc/mounts").read_text()
         records = [json.loads(line) for line in (tmp_path / "results" / "records" / "faults.jsonl").read_text().splitlines()]
         # The run stopped there. (Ctrl-C stops PostgreSQL's server too; the deployment then cannot drop
         # its stores, and the runner reports that error rather than the interruption.)

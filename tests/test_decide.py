@@ -4,6 +4,7 @@ rest are ranked by a declared weighted score; each answer says which measurement
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import papermill
@@ -13,6 +14,7 @@ from report_fixtures import specs, write_run
 
 from bench.harness.results import Results, load
 from bench.report import decide, notebooks, profiles
+from eventstore.plugins import DEFAULTS, DurabilitySetting
 
 
 @pytest.fixture(scope="module")
@@ -125,17 +127,69 @@ def test_a_profile_refuses_an_unknown_column_or_shape() -> None:
         profiles.Profile(shape="fast")
 
 
-def test_the_crash_requirement_reads_the_faults_summary(res: Results, monkeypatch: pytest.MonkeyPatch) -> None:
-    table = pd.DataFrame([
-        {"engine": "alpha", "setting": "default", "durable": True, "crashes": 5, "lost": 0, "not_measured": None},
-        {"engine": "beta", "setting": "synchronous=FULL", "durable": True, "crashes": 5, "lost": 2, "not_measured": None},
-    ])
+def _faults(*rows: dict[str, Any]) -> pd.DataFrame:
+    """A faults summary as ``faults_summary`` gives it, with every column a row leaves out unknown."""
+    columns = ["engine", "setting", "durable", "power_loss", "crashes", "power_cuts", "lost", "unrecovered", "unsynced_bytes_per_cut", "not_measured", "verdict"]
+    return pd.DataFrame([{**dict.fromkeys(columns), **row} for row in rows], columns=columns)
+
+
+def _crash_checks(res: Results, monkeypatch: pytest.MonkeyPatch, table: pd.DataFrame) -> decide.Decision:
     monkeypatch.setattr(decide, "faults_summary", lambda results: table)
-    decision = decide.decide(res, profiles.Profile(requirements=profiles.Requirements(crash_safe=True)))
-    assert _status(decision, "alpha", "crash_safe") == decide.PASS
+    return decide.decide(res, profiles.Profile(requirements=profiles.Requirements(crash_safe=True)))
+
+
+def _evidence(decision: decide.Decision, engine: str) -> str:
+    return str(decision.checks.set_index(["name", "requirement"]).loc[(engine, "crash_safe"), "evidence"])
+
+
+def test_the_crash_requirement_is_judged_on_power_loss_under_the_rows_own_setting(res: Results, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = _faults(
+        {"engine": "alpha", "setting": "defaults", "durable": True, "power_loss": False, "crashes": 10, "lost": 0},
+        {"engine": "alpha", "setting": "defaults", "durable": True, "power_loss": True, "power_cuts": 10, "lost": 0, "unrecovered": 0,
+         "unsynced_bytes_per_cut": 120_000.0},
+        {"engine": "alpha", "setting": "fast", "durable": False, "power_loss": True, "power_cuts": 10, "lost": 31, "unrecovered": 0},
+        {"engine": "beta", "setting": "synchronous=FULL", "durable": True, "power_loss": True, "power_cuts": 10, "lost": 0, "unrecovered": 0},
+    )
+    decision = _crash_checks(res, monkeypatch, table)
+    assert _status(decision, "alpha", "crash_safe") == decide.PASS  # the 31 lost under another, non-durable setting do not count
+    assert "10 power cuts" in _evidence(decision, "alpha") and "120,000 unsynced bytes" in _evidence(decision, "alpha")
+    # beta's row was measured without fsync per commit: its durable setting passing elsewhere does not make the row a candidate
     assert _status(decision, "beta", "crash_safe") == decide.FAIL
+    assert "measured under a non-durable setting" in _evidence(decision, "beta")
     assert _status(decision, "delta", "crash_safe") == decide.UNKNOWN  # an emulator's crash says nothing
     assert list(decision.ranking["name"]) == ["alpha"]
+    table.loc[1, "lost"] = 2
+    assert _status(_crash_checks(res, monkeypatch, table), "alpha", "crash_safe") == decide.FAIL  # lost in power cuts, though not in crashes
+    table.loc[1, ["lost", "unrecovered", "verdict"]] = [None, 1, "did not come back: the server did not start again after power cut 3"]
+    unrecovered = _crash_checks(res, monkeypatch, table)
+    assert _status(unrecovered, "alpha", "crash_safe") == decide.FAIL and "did not start again" in _evidence(unrecovered, "alpha")
+
+
+def test_a_row_whose_own_setting_is_non_durable_fails_even_if_another_setting_passed(res: Results, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = _faults(
+        {"engine": "alpha", "setting": "no fsync", "durable": False, "power_loss": True, "power_cuts": 10, "lost": 40, "unrecovered": 0},
+        {"engine": "alpha", "setting": "fsync per message", "durable": True, "power_loss": True, "power_cuts": 10, "lost": 0, "unrecovered": 0},
+    )
+    first = DurabilitySetting("no-fsync", "no fsync", False)
+    monkeypatch.setattr(decide, "own_setting", lambda engine: first if engine == "alpha" else DEFAULTS)
+    decision = _crash_checks(res, monkeypatch, table)
+    assert _status(decision, "alpha", "crash_safe") == decide.FAIL
+    assert _evidence(decision, "alpha").startswith("measured under a non-durable setting (no fsync)")
+    assert "alpha" not in set(decision.ranking["name"])
+
+
+def test_without_power_loss_the_crash_requirement_falls_back_on_process_crashes_and_says_so(res: Results, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = _faults(
+        {"engine": "alpha", "setting": "defaults", "durable": True, "power_loss": False, "crashes": 10, "lost": 0},
+        {"engine": "alpha", "setting": "defaults", "durable": True, "power_loss": True, "power_cuts": 0,
+         "not_measured": "power cuts: no /dev/fuse: load the fuse kernel module (modprobe fuse)"},
+    )
+    decision = _crash_checks(res, monkeypatch, table)
+    assert _status(decision, "alpha", "crash_safe") == decide.PASS
+    evidence = _evidence(decision, "alpha")
+    assert evidence.startswith("power loss not measured here: power cuts: no /dev/fuse") and "judged on 10 process crashes" in evidence
+    table.loc[0, "lost"] = 1
+    assert _status(_crash_checks(res, monkeypatch, table), "alpha", "crash_safe") == decide.FAIL
 
 
 def test_an_emulator_left_alone_is_named_without_a_speed_verdict(res: Results) -> None:

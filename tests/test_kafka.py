@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from bench.harness import engines
 from eventstore import ConcurrencyError, EventStore, InvalidInput, NewEvent, Repository, StoreUnavailable, StreamState, execute, open_store
@@ -478,16 +478,55 @@ def test_an_event_at_the_declared_size_limit_is_stored(url: str) -> None:
 
 
 def test_topics_are_created_to_keep_events_forever(url: str, bootstrap: str) -> None:
-    from confluent_kafka.admin import ConfigResource
-
-    with open_store(url):
+    with open_store(url) as store:
         config = KafkaConfig.from_url(url)
         admin = AdminClient(quiet(**{"bootstrap.servers": bootstrap}))
         resources = [ConfigResource("TOPIC", t) for t in (config.events_topic, config.snapshots_topic)]
         events, snapshots = (f.result(30) for f in admin.describe_configs(resources).values())
         assert (events["retention.ms"].value, events["message.timestamp.type"].value) == ("-1", "LogAppendTime")
         assert snapshots["cleanup.policy"].value == "compact"
+        assert events["flush.messages"].value == store.settings_summary()["flush.messages"] == str(2**63 - 1)  # the broker's default: no fsync per message
     open_store(url).close()  # opening again tolerates the existing topics
+
+
+def test_flush_messages_sets_the_events_topics_fsync_per_message_and_the_store_reports_what_holds(bootstrap: str) -> None:
+    """``flush_messages=1`` creates the events topic with ``flush.messages=1`` (the broker fsyncs its
+    log after every message); the store reports the topic's setting as the broker applies it, so a
+    store opened with another value on existing topics says which one holds."""
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    with open_store(f"kafka://{bootstrap}?prefix={prefix}&flush_messages=1") as store:
+        assert store.settings_summary()["flush.messages"] == "1"
+        admin = AdminClient(quiet(**{"bootstrap.servers": bootstrap}))
+        resource = ConfigResource("TOPIC", f"{prefix}.events")
+        assert admin.describe_configs([resource])[resource].result(30)["flush.messages"].value == "1"
+    reopened = open_store(f"kafka://{bootstrap}?prefix={prefix}")  # without the option: the topic keeps its own
+    try:
+        assert reopened.settings_summary()["flush.messages"] == "1"
+    finally:
+        reopened.drop()
+
+
+def test_a_naive_instance_settles_its_own_unfinished_transaction_when_it_appends_again(url: str) -> None:
+    """A naive instance keeps one transactional id for its life: after an append left a transaction
+    open (its producer dropped mid-append), its next append takes the same id again, which aborts the
+    open transaction at once, so readers are not held back until the 10 s transaction timeout (nor
+    for good, when the broker left a decided transaction without its markers after a crash: only the
+    same id committing again settles that). A fresh id per attempt settled nothing."""
+    with open_store(naive(url)) as store:
+        store.append(f"Order-{uuid.uuid4()}", [NewEvent("T", {})])
+        held = store._writer.transactional_id
+        producer = store._writer._producer
+        assert producer is not None
+        producer.begin_transaction()  # an append cut short after its records went out, before its commit
+        key, value, headers = encode("Order-open", 0, prepare_batch([NewEvent("Open", {})], NAIVE)[0])
+        producer.produce(store.config.events_topic, value, key, partition=0, headers=headers)
+        producer.flush(30)
+        store._writer.release()
+        started = time.monotonic()
+        store.append(f"Order-{uuid.uuid4()}", [NewEvent("T", {})])  # returns once its batch is readable, past the open one
+        assert time.monotonic() - started < writer.TRANSACTION_TIMEOUT_MS / 1000 / 2
+        assert store._writer.transactional_id == held
+        assert store.read_stream("Order-open") == []  # aborted, never visible
 
 
 def test_an_events_topic_with_several_partitions_is_refused(bootstrap: str) -> None:
@@ -519,7 +558,9 @@ def test_url_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "s3cret" not in repr(config)
     assert KafkaConfig.from_url("kafka://h:1").bootstrap == "h:1"  # the URL's host wins
     assert KafkaConfig.from_url("kafka://h:1?version=Apache+Kafka+4.4.0").version == "4.4.0"
+    assert KafkaConfig.from_url("kafka://h:1?flush_messages=1").flush_messages == 1
+    assert KafkaConfig.from_url("kafka://h:1").flush_messages is None
     for bad in ("kafka://?prefix=x", "kafka://h:1?prefix=a/b", "kafka://h:1?prefix=.hidden", "kafka://h:1?mode=yolo",
-                "kafka://h:1?partitions=4", "kafka://user:pw@h:1"):
+                "kafka://h:1?partitions=4", "kafka://user:pw@h:1", "kafka://h:1?flush_messages=0", "kafka://h:1?flush_messages=often"):
         with pytest.raises(InvalidInput):
             KafkaConfig.from_url(bad, {})

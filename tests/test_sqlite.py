@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from eventstore import ConcurrencyError, DuplicateEventError, NewEvent, StreamState, open_store
+from eventstore.plugins import engines, row_setting
 from eventstore.sqlite import _json, _uuid
 
 
@@ -14,6 +15,20 @@ def test_in_memory_url_is_private():
     a.append("Order-1", [NewEvent("T", {})])
     assert b.read_all() == []
     assert len(a.read_all()) == 1
+
+
+def test_the_default_fsyncs_every_commit_and_the_url_chooses_less(tmp_path):
+    """The store's default, and the engine's first declared setting (its row's configuration), is
+    synchronous=FULL in WAL mode: every commit fsynced. The URL chooses NORMAL or OFF, and each
+    connection applies what the store reports."""
+    for query, level, name in (("", 2, "FULL"), ("?synchronous=normal", 1, "NORMAL"), ("?synchronous=OFF", 0, "OFF")):
+        store = open_store(f"sqlite:///{tmp_path / name}.db{query}")
+        assert store.settings_summary() == {"journal_mode": "wal", "synchronous": name}
+        assert store._conn().execute("PRAGMA synchronous").fetchone()[0] == level
+        store.close()
+    sqlite = engines()["sqlite"]
+    assert (row_setting(sqlite).name, row_setting(sqlite).durable) == ("synchronous-full", True)
+    assert [s.durable for s in sqlite.durability_settings[1:]] == [False, False]
 
 
 def test_events_are_immutable_in_the_database_itself(tmp_path):

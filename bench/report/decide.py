@@ -24,7 +24,7 @@ from bench.display.tables import number, short_reason
 from bench.harness.columns import OperatingPoints
 from bench.harness.results import Results
 from bench.workloads.calls.columns import append_p99
-from bench.workloads.faults.tables import faults_summary
+from bench.workloads.faults.tables import faults_summary, own_setting
 
 from .comparability import IN_PROCESS, SERVERLESS, engine_facts
 from .confidence import Confidence, assess
@@ -189,30 +189,50 @@ def _faults(results: Results) -> pd.DataFrame | str:
 
 
 def _crash_safe(row: dict[str, Any], faults: pd.DataFrame | str) -> tuple[str, str]:
-    """Pass: the crash test crashed the engine under a durable setting and no acknowledged append
-    was lost. The test's durable setting may differ from the one the other columns measured."""
+    """Judged on the row's own configuration only: the setting the engine's row is measured under
+    (its first declared one; ``defaults`` for an engine that declares none). A row measured under a
+    non-durable setting fails: it is never a candidate for a durability requirement, whatever
+    another setting of its engine kept. Otherwise power loss decides where it was measured under
+    that setting (pass: no acknowledged append lost over at least one power cut), and process
+    crashes where it was not, which the evidence then says."""
+    setting = own_setting(row["engine"])
     if row["emulator"] is True:
         return UNKNOWN, "an emulator's crash says nothing about the service"
+    if not setting.durable or row["durable"] is False:
+        what = setting.label if not setting.durable else str(row["durability"])
+        return FAIL, f"measured under a non-durable setting ({what}): never a candidate for a durability requirement"
     if isinstance(faults, str):
         return UNKNOWN, faults
-    part = faults[faults["engine"] == row["engine"]]
-    if "durable" in part.columns:
-        part = part[part["durable"].eq(True)]
-    if "crashes" in part.columns:
-        tried = part[part["crashes"].fillna(0) > 0]
-        if tried.empty:
-            why = "; ".join(str(w) for w in part.get("not_measured", pd.Series(dtype=str)).dropna().unique())
-            return UNKNOWN, f"the crash test did not crash it under a durable setting ({why or 'not run'})"
-        part = tried
-    lost = part["lost"].sum(min_count=1) if not part.empty else math.nan
+    part = faults[(faults["engine"] == row["engine"]) & (faults["setting"] == setting.label)]
+    on_mount = part["power_loss"].eq(True) if "power_loss" in part.columns else pd.Series(False, index=part.index)
+    power, process = part[on_mount], part[~on_mount]
+    mine = f"under its own setting ({setting.label})"
+    cut = power[power["power_cuts"].fillna(0) > 0] if "power_cuts" in power.columns else power.iloc[0:0]
+    if not cut.empty:
+        cuts = f"{_count(cut['power_cuts'].sum())} power cuts"
+        if cut["unrecovered"].fillna(0).sum() > 0:
+            return FAIL, f"did not come back after one of {cuts} {mine}: {cut['verdict'].iloc[0]}"
+        lost = cut["lost"].sum(min_count=1)
+        if pd.isna(lost):
+            return UNKNOWN, f"the power-loss test could not count its losses {mine}"
+        if lost > 0:
+            return FAIL, f"{_count(lost)} acknowledged appends lost over {cuts} {mine}"
+        dropped = cut["unsynced_bytes_per_cut"].median() if "unsynced_bytes_per_cut" in cut.columns else math.nan
+        unsynced = f"; a cut dropped {_count(dropped)} unsynced bytes (median)" if pd.notna(dropped) else ""
+        return PASS, f"0 acknowledged appends lost over {cuts} {mine}{unsynced}"
+    why = "; ".join(str(w).removeprefix("not measured: ") for w in power.get("not_measured", pd.Series(dtype=str)).dropna().unique()) or "not run"
+    crashed = process[process["crashes"].fillna(0) > 0] if "crashes" in process.columns else process
+    if crashed.empty:
+        reason = "; ".join(str(w) for w in process.get("not_measured", pd.Series(dtype=str)).dropna().unique()) or "not run"
+        return UNKNOWN, f"neither power cuts nor crashes {mine}: power loss not measured here ({why}); crashes: {reason}"
+    lost = crashed["lost"].sum(min_count=1)
+    crashes = f"{_count(crashed['crashes'].sum())} process crashes" if "crashes" in crashed.columns else "the crash test"
     if pd.isna(lost):
-        return UNKNOWN, "the crash test did not measure it" if part.empty else "the crash test could not count its losses"
+        return UNKNOWN, f"power loss not measured here: {why}; the crash test could not count its losses"
     if lost > 0:
-        return FAIL, f"{_count(lost)} acknowledged appends lost in the crash test under a durable setting"
-    crashes = f"{_count(part['crashes'].sum())} crashes" if "crashes" in part.columns else "the crash test"
-    setting = f" ({', '.join(str(s) for s in part['setting'].unique())})" if "setting" in part.columns else ""
-    caveat = f"; the other columns were measured with {row['durability']}" if row["durable"] is False else ""
-    return PASS, f"0 acknowledged appends lost over {crashes} under its durable setting{setting}{caveat}"
+        return FAIL, f"{_count(lost)} acknowledged appends lost in {crashes} {mine}"
+    return PASS, (f"power loss not measured here: {why}; judged on {crashes}: 0 acknowledged appends lost {mine} "
+                  "(a process crash cannot show what a power failure loses)")
 
 
 def _serverless(row: dict[str, Any]) -> tuple[str, str]:

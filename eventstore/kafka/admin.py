@@ -6,7 +6,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from ..errors import InvalidInput
 from .config import TIMEOUT_S, KafkaConfig
@@ -46,7 +46,8 @@ class Admin:
 
     def _ensure_topics(self) -> None:
         c = self._config
-        wanted = {c.events_topic: EVENTS_TOPIC_CONFIG, c.snapshots_topic: SNAPSHOTS_TOPIC_CONFIG}
+        flush = {} if c.flush_messages is None else {"flush.messages": str(c.flush_messages)}
+        wanted = {c.events_topic: EVENTS_TOPIC_CONFIG | flush, c.snapshots_topic: SNAPSHOTS_TOPIC_CONFIG}
         futures = self._client.create_topics([NewTopic(t, 1, config=cfg) for t, cfg in wanted.items()], operation_timeout=TIMEOUT_S)
         for topic, future in futures.items():
             _result(future, f"cannot create topic {topic}", tolerate=(KafkaError.TOPIC_ALREADY_EXISTS,))
@@ -65,6 +66,16 @@ class Admin:
         partitions = len(topics[c.events_topic].partitions)
         if partitions != 1:
             raise InvalidInput(f"topic {c.events_topic} has {partitions} partitions; this store needs exactly 1 (its total order)")
+
+    def events_flush_messages(self) -> str:
+        """The events topic's ``flush.messages`` as the broker applies it (a topic created before, by
+        a store without the URL's setting, keeps its own: this says which one holds)."""
+        try:
+            resource = ConfigResource("TOPIC", self._config.events_topic)
+            entries = _result(self._client.describe_configs([resource], request_timeout=TIMEOUT_S)[resource], "cannot describe the events topic")
+            return str(entries["flush.messages"].value)
+        finally:
+            self.serve_log()
 
     def destroy(self) -> None:
         """Delete both topics and every checkpoint group of the prefix (transactional ids expire on their own)."""

@@ -1,7 +1,9 @@
 """Where a Kafka store lives: brokers and security settings, and the names it derives from its prefix.
 
-``kafka://host:port[,host:port...]?prefix=NAME[&mode=fenced|naive][&version=X.Y.Z]``. Without a host
-the bootstrap servers come from ``EVENTSTORE_KAFKA_BOOTSTRAP``. Security settings come only from the
+``kafka://host:port[,host:port...]?prefix=NAME[&mode=fenced|naive][&version=X.Y.Z][&flush_messages=N]``.
+Without a host the bootstrap servers come from ``EVENTSTORE_KAFKA_BOOTSTRAP``. ``flush_messages``
+sets the events topic's ``flush.messages`` when the store creates it (1: the broker fsyncs the log
+after every message before it answers; without it, the broker's default, it leaves flushing to the OS). Security settings come only from the
 environment (``SECURITY_ENV``), so no secret ends up in a URL that is recorded with results.
 ``version`` is the broker's release, which the Kafka protocol does not reveal: the launcher that
 started the broker passes it on, otherwise the store reports "unknown".
@@ -76,7 +78,7 @@ TIMEOUT_S = 30.0
 #: broker that is down. It changes nothing about what is written or acknowledged.
 RECONNECT_BACKOFF_MAX_MS = 1000
 _PREFIX = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}")  # topic names: 249 chars of [A-Za-z0-9._-]
-_OPTIONS = {"prefix", "mode", "version"}
+_OPTIONS = {"prefix", "mode", "version", "flush_messages"}
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,16 @@ class KafkaConfig:
     mode: str = "fenced"
     version: str = "unknown"
     security: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: The events topic's ``flush.messages`` when this store creates it; None: the broker's default.
+    flush_messages: int | None = None
 
     def __post_init__(self) -> None:
         if not _PREFIX.fullmatch(self.prefix):
             raise InvalidInput(f"Kafka prefix must be 1-200 characters of [A-Za-z0-9._-], not starting with '.': {self.prefix!r}")
         if self.mode not in MODES:
             raise InvalidInput(f"Kafka mode must be one of {MODES}, not {self.mode!r}")
+        if self.flush_messages is not None and self.flush_messages < 1:
+            raise InvalidInput(f"Kafka flush_messages must be a whole number >= 1, not {self.flush_messages!r}")
 
     @classmethod
     def from_url(cls, url: str, environ: Mapping[str, str] = os.environ) -> KafkaConfig:
@@ -109,7 +115,11 @@ class KafkaConfig:
             raise InvalidInput(f"no Kafka bootstrap servers: put host:port in the URL or set {BOOTSTRAP_ENV}")
         version = options.get("version", "unknown").removeprefix("Apache Kafka").strip() or "unknown"
         security = {setting: environ[var] for var, setting in SECURITY_ENV.items() if environ.get(var)}
-        return cls(bootstrap, options.get("prefix", "eventstore"), options.get("mode", "fenced"), version, security)
+        flush = options.get("flush_messages")
+        if flush is not None and not flush.isdigit():
+            raise InvalidInput(f"Kafka flush_messages must be a whole number >= 1, not {flush!r}")
+        return cls(bootstrap, options.get("prefix", "eventstore"), options.get("mode", "fenced"), version, security,
+                   int(flush) if flush is not None else None)
 
     @property
     def events_topic(self) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..plugins import ComposeService, Deployment, Engine, EnvVar, Servers
+from ..plugins import ComposeService, Deployment, DurabilitySetting, Engine, EnvVar, Servers
 from ..store import EventStore
 from .config import BOOTSTRAP_ENV, SECURITY_ENV
 
@@ -22,7 +22,7 @@ EXTERNAL_VERSION = "unknown (external broker)"
 
 class KafkaEngine(Engine):
     schemes: tuple[str, ...] = ("kafka",)
-    url_form = "kafka://host:port[,host:port]?prefix=NAME&mode=fenced|naive&version=X.Y.Z"
+    url_form = "kafka://host:port[,host:port]?prefix=NAME&mode=fenced|naive&version=X.Y.Z&flush_messages=N"
     env = (
         EnvVar(BOOTSTRAP_ENV, "bootstrap servers of an existing broker instead of starting a throwaway one"),
         *(EnvVar(name, f"librdkafka {setting}", secret="PASSWORD" in name) for name, setting in SECURITY_ENV.items()),
@@ -32,6 +32,14 @@ class KafkaEngine(Engine):
     compose = ComposeService("kafka", 9092, {BOOTSTRAP_ENV: "127.0.0.1:9092"})
     conformance = "eventstore.kafka.conformance:KafkaConformance"
     raw_path = "eventstore.kafka.raw:KafkaRawPath"  # the naive mode too: same topic, same raw path
+    #: One broker and no fsync per message: an acknowledged append lives in the page cache until the OS
+    #: writes it back, which a power loss can lose (a process crash cannot). ``flush.messages=1`` on the
+    #: events topic makes the broker fsync its log before it answers each message, so it is declared
+    #: durable, and the faults workload's power cuts check that claim.
+    durability_settings: tuple[DurabilitySetting, ...] = (
+        DurabilitySetting("defaults", "defaults (no fsync per message)", False, "", (("flush.messages", str(2**63 - 1)),)),
+        DurabilitySetting("flush-per-message", "flush.messages=1", True, "flush_messages=1", (("flush.messages", "1"),)),
+    )
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
@@ -42,6 +50,7 @@ class KafkaEngine(Engine):
         else:
             self.description = "Kafka adapter without the writer fence (check-then-append): loses updates under concurrent writers"
             self.schemes = ()  # its URLs are kafka://...&mode=naive, opened by the same factory
+            self.durability_settings = self.durability_settings[:1]  # it exists to show the naive write path, not settings
 
     def open_store(self, url: str) -> EventStore:
         from .store import KafkaStore

@@ -66,6 +66,8 @@ class KafkaStore(EventStore):
             "writer": f"transactional.id {c.writer_id}" + (" shared by all instances" if c.mode == "fenced" else ".<uuid>, one per instance"),
             "isolation": "read_committed",
             "checkpoints": f"committed offsets of consumer groups {c.checkpoint_group('<name>')} (never joined)",
+            # 1: the broker fsyncs the events log after each message; its default (2^63 - 1) leaves it to the OS.
+            "flush.messages": self._admin.events_flush_messages(),
         }
 
     # -- append --------------------------------------------------------------------------------

@@ -52,12 +52,17 @@ class Writer:
     def __init__(self, config: KafkaConfig) -> None:
         self._config = config
         self._producer: Producer | None = None
+        #: Kept for the writer's life (a naive instance's own id too): taking it again after a failed
+        #: commit settles that commit's transaction (the broker completes or aborts it first). A new
+        #: id would settle nothing, and a transaction the broker left without its markers after a
+        #: crash would hold back every reader for good (README.md, "Durability").
+        self.transactional_id = config.transactional_id()
 
     def take_fence(self) -> None:
         """Hold the fence, unless already held (or believed held: only a commit can tell)."""
         if self._producer is not None:
             return
-        transactional_id = self._config.transactional_id()
+        transactional_id = self.transactional_id
         producer = Producer(self._config.client(writer=True, settings={
             "transactional.id": transactional_id,
             "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,

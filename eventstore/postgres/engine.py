@@ -31,6 +31,8 @@ class PostgresEngine(Engine):
     durability_settings: tuple[DurabilitySetting, ...] = (
         DurabilitySetting("defaults", "defaults", True, "", (("synchronous_commit", "on"), ("fsync", "on"))),
         DurabilitySetting("synchronous-commit-off", "synchronous_commit=off", False, "options=-csynchronous_commit%3Doff", (("synchronous_commit", "off"),)),
+        # A server setting: only a server of its own takes it (the faults workload's power-loss run starts one).
+        DurabilitySetting("fsync-off", "fsync=off", False, "", (("fsync", "off"),), server=(("fsync", "off"),)),
     )
 
     def __init__(self, mode: str) -> None:
@@ -58,26 +60,35 @@ class PostgresEngine(Engine):
         if dsn:
             return dsn, {"server": f"external ({DSN_ENV})"}
         server = self.throwaway(servers)
-        kind = "durable" if servers.durable else "non-durable: fsync off"
+        kind = "durable" if _fsyncs(servers) else "non-durable: fsync off"
         return server.dsn, {"server": f"throwaway {server.version} ({kind})", **server.settings_summary()}
 
     def throwaway(self, servers: Servers) -> PostgresServer:
-        """The run's throwaway PostgreSQL, started on first use."""
-        # Its own temp dir, not the run's: the server's OS user must be able to reach it.
-        return servers.get(f"postgres-durable={servers.durable}", lambda: PostgresServer(durable=servers.durable).start())
+        """The run's throwaway PostgreSQL, started on first use (with ``servers.server_settings``)."""
+        # Its own temp dir unless the run names one (``data_in_workdir``): the server's OS user must
+        # be able to reach it, which a run's private temp dir does not let it.
+        base = servers.workdir if servers.data_in_workdir else None
+        options = ",".join(f"{k}={v}" for k, v in sorted(servers.server_settings.items()))
+        return servers.get(f"postgres-durable={servers.durable}-{options}",
+                           lambda: PostgresServer(durable=servers.durable, base_dir=base, settings=servers.server_settings).start())
 
     @contextmanager
     def deploy(self, servers: Servers) -> Iterator[Deployment]:
         dsn, settings = self.server(servers)
         separator = "&" if "?" in dsn else "?"
         external = bool(os.environ.get(DSN_ENV))
-        settings |= {"process": "external server", "durability": "as configured"} if external else {"process": "local server", "durability": "fsync per commit" if servers.durable else "no fsync"}
+        settings |= {"process": "external server", "durability": "as configured"} if external else {"process": "local server", "durability": "fsync per commit" if _fsyncs(servers) else "no fsync"}
         with Deployment(
             self, lambda label: f"{dsn}{separator}schema={label}&mode={self.mode}", settings={**settings, "mode": self.mode},
             server=None if external else self.throwaway(servers),
             no_crash_reason=f"external server ({DSN_ENV}): the run did not start it, so it does not crash it" if external else None,
         ) as deployment:
             yield deployment
+
+
+def _fsyncs(servers: Servers) -> bool:
+    """Whether the throwaway server of ``servers`` fsyncs its commits."""
+    return servers.durable and servers.server_settings.get("fsync", "on") != "off"
 
 
 REFERENCE = PostgresEngine("reference")

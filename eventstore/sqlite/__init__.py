@@ -56,7 +56,7 @@ DATA_VERSION_POLL_S = 0.01
 class SQLiteStore(EventStore):
     capabilities = CAPABILITIES
 
-    def __init__(self, path: str, *, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
         if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise InvalidInput(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.synchronous = synchronous.upper()
@@ -81,7 +81,7 @@ class SQLiteStore(EventStore):
             raise InvalidInput(f"sqlite URLs have no host: use sqlite:///relative.db or sqlite:////absolute.db, not {url!r}")
         path = parts.path[1:] if parts.path.startswith("/") else parts.path
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        return cls(path, synchronous=options.get("synchronous", "NORMAL"))
+        return cls(path, synchronous=options.get("synchronous", "FULL"))
 
     def settings_summary(self) -> dict[str, str]:
         return {"journal_mode": "wal", "synchronous": self.synchronous}

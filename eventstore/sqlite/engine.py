@@ -22,8 +22,8 @@ class SQLiteEngine(Engine):
     conformance = "eventstore.sqlite.conformance:SQLiteConformance"
     raw_path = "eventstore.sqlite.raw:SQLiteRawPath"
     durability_settings = (
-        DurabilitySetting("synchronous-full", "synchronous=FULL", True, "synchronous=FULL", (("synchronous", "FULL"),)),
-        DurabilitySetting("synchronous-normal", "synchronous=NORMAL (the store's default)", False, "synchronous=NORMAL", (("synchronous", "NORMAL"),)),
+        DurabilitySetting("synchronous-full", "synchronous=FULL (the store's default)", True, "synchronous=FULL", (("synchronous", "FULL"),)),
+        DurabilitySetting("synchronous-normal", "synchronous=NORMAL", False, "synchronous=NORMAL", (("synchronous", "NORMAL"),)),
         DurabilitySetting("synchronous-off", "synchronous=OFF", False, "synchronous=OFF", (("synchronous", "OFF"),)),
     )
 
@@ -36,7 +36,7 @@ class SQLiteEngine(Engine):
     def deploy(self, servers: Servers) -> Iterator[Deployment]:
         directory = Path(tempfile.mkdtemp(prefix="sqlite-", dir=servers.workdir))
         settings = {"sqlite_library": sqlite3.sqlite_version, "files": "run temp dir, deleted after"}
-        settings |= {"process": "in-process library (no server)", "durability": "no fsync per commit (WAL, synchronous=NORMAL): a power loss can lose the last commits"}
+        settings |= {"process": "in-process library (no server)", "durability": "fsync per commit (WAL, synchronous=FULL)"}
         with Deployment(self, lambda label: f"sqlite:///{directory / label}.db", settings=settings,
                         cleanup=lambda: shutil.rmtree(directory, ignore_errors=True)) as deployment:
             yield deployment

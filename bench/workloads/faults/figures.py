@@ -15,12 +15,14 @@ from .tables import faults_summary
 def faults_outcomes(results: Results) -> Figure:
     """Per engine and setting: how its ambiguous appends resolved (stacked: the retry returned the
     original result, wrote the append once, or left it unresolved), and beside each bar what was
-    lost, duplicated or missed by the subscriber, in red when not zero. Non-durable settings are marked."""
+    lost, duplicated or missed by the subscriber, in red when not zero. Non-durable settings are marked;
+    crashes and cuts, and power cuts, are rows of their own."""
     table = faults_summary(results)
-    table = table[table["crashes"].notna()].reset_index(drop=True)
+    table = table[table["crashes"].notna() | table["power_cuts"].fillna(0).gt(0)].reset_index(drop=True)
     if table.empty:
         return empty_figure(results, "faults-outcomes", "no faults records")
-    names = [f"{r.label} · {r.setting}" + ("" if r.durable else " (non-durable)") for r in table.itertuples()]
+    names = [f"{r.label} · {r.setting}" + (" · power cuts" if r.power_loss else " · crashes, cuts") + ("" if r.durable else " (non-durable)")
+             for r in table.itertuples()]
     fig, ax = plt.subplots(figsize=(10, 1.2 + 0.45 * len(table)))
     left = [0.0] * len(table)
     for column, legend, color in (("ambiguous_original", "first attempt had landed: retry returned it", "tab:green"),
@@ -32,8 +34,9 @@ def faults_outcomes(results: Results) -> Figure:
     end = max(max(left), 1.0)
     for y, row in enumerate(table.itertuples()):
         missed = "unknown" if pd.isna(row.missed) else int(row.missed)
-        bad = bool(row.lost or row.duplicated or pd.isna(row.missed) or row.missed)
-        ax.text(left[y] + end * 0.01, y, f"lost {int(row.lost)} · duplicated {int(row.duplicated)} · missed {missed}",
+        lost = "unknown" if pd.isna(row.lost) else int(row.lost)
+        bad = bool(pd.isna(row.lost) or row.lost or row.duplicated or pd.isna(row.missed) or row.missed)
+        ax.text(left[y] + end * 0.01, y, f"lost {lost} · duplicated {'unknown' if pd.isna(row.duplicated) else int(row.duplicated)} · missed {missed}",
                 va="center", fontsize=7, color="tab:red" if bad else "dimgray", fontweight="bold" if bad else "normal")
     ax.set_xlim(0, end * 1.45)
     ax.set_yticks(range(len(table)), names, fontsize=7)

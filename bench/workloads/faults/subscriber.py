@@ -37,18 +37,23 @@ class SupervisedSubscriber:
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._subscription: Subscription | None = None
-        self._thread = threading.Thread(target=self._supervise, name="faults-subscriber", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> SupervisedSubscriber:
+        """Start following; after ``stop`` it resumes from its checkpoint, as a restarted consumer does."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._supervise, name="faults-subscriber", daemon=True)
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop, and close its store (within ``timeout``)."""
         self._stop.set()
         subscription = self._subscription
         if subscription is not None:
             subscription.stop(timeout=0)
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def has_handled(self, event_id: str) -> bool:
         return event_id in self._seen

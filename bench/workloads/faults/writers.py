@@ -102,13 +102,21 @@ class ProcessWriters:
         """SIGKILL every writer at once, then start them again (each settles its unanswered command
         first) and wait until they have opened the store. Returns when the first signal went out."""
         struck = time.time()
+        self.kill()
+        self.start(timeout)
+        return struck
+
+    def kill(self) -> None:
+        """SIGKILL every writer at once and reap them; ``start`` brings them back on their journals."""
         for process in self._processes:
             process.kill()
         for process in self._processes:
             process.join()
         self._incarnation += 1
-        self.start(timeout)
-        return struck
+
+    def alive(self) -> bool:
+        """Every writer is running (one that could not open its store has exited)."""
+        return bool(self._processes) and all(p.is_alive() for p in self._processes)
 
     def stop(self, timeout: float) -> None:
         """SIGTERM: each writer stops after settling its command in hand; SIGKILL after ``timeout`` in all."""
