@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[all]"
+	@# The faults workload's power cuts need FUSE (Debian's fuse3): installed where this is root with apt-get;
+	@# elsewhere the report says "not measured" with the command to run.
+	@$(PY) -c 'from bench.powerloss import install_fuse; print("power-loss filesystem:", install_fuse() or "FUSE ready")'
 	@touch $(STAMP)
 
 venv: $(STAMP)

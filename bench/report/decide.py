@@ -389,12 +389,6 @@ def _changes(decision: Decision, grid: dict[tuple[str, str], Entry], facts: pd.D
     for r in near.itertuples():
         if failing.get(str(r.name), set()) <= {"append_p99"}:  # it decides this engine's fate
             out.append(f"{r.engine}'s append p99 is flagged ({r.evidence}): whether it meets the limit needs a decision-grade run.")
-    if decision.profile.requirements.crash_safe:
-        for name in ranking["name"]:
-            fact = facts[facts["engine"] == name]
-            if not fact.empty and fact["durable"].iloc[0] is False:
-                out.append(f"{labels[str(name)]} passed the crash test under a durable setting, but its other numbers were measured with "
-                           f"{fact['durability'].iloc[0]}: with an fsync per commit it would be slower.")
     if ranking.empty:
         for key in decision.profile.requirements.active():
             admitted = [labels[n] for n, keys in failing.items() if keys == {key} and n not in _counter_examples(decision)]

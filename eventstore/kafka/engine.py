@@ -33,12 +33,16 @@ class KafkaEngine(Engine):
     conformance = "eventstore.kafka.conformance:KafkaConformance"
     raw_path = "eventstore.kafka.raw:KafkaRawPath"  # the naive mode too: same topic, same raw path
     #: One broker and no fsync per message: an acknowledged append lives in the page cache until the OS
-    #: writes it back, which a power loss can lose (a process crash cannot). ``flush.messages=1`` on the
-    #: events topic makes the broker fsync its log before it answers each message, so it is declared
-    #: durable, and the faults workload's power cuts check that claim.
+    #: writes it back, which a power loss can lose (a process crash cannot). ``log.flush.interval.messages=1``
+    #: makes the broker fsync every log before it answers each message, its transaction coordinator's
+    #: own log included (a topic's ``flush.messages`` alone left the coordinator forgetting a transaction
+    #: the events log kept, which blocked the partition for good after a power cut), so it is declared
+    #: durable, and the faults workload's power cuts check that claim. A broker setting: only a broker of
+    #: its own takes it, never the run's shared one.
     durability_settings: tuple[DurabilitySetting, ...] = (
         DurabilitySetting("defaults", "defaults (no fsync per message)", False, "", (("flush.messages", str(2**63 - 1)),)),
-        DurabilitySetting("flush-per-message", "flush.messages=1", True, "flush_messages=1", (("flush.messages", "1"),)),
+        DurabilitySetting("fsync-per-message", "log.flush.interval.messages=1 (broker)", True, "", (("flush.messages", "1"),),
+                          server=(("log.flush.interval.messages", "1"),)),
     )
 
     def __init__(self, mode: str) -> None:
@@ -67,10 +71,11 @@ class KafkaEngine(Engine):
         return broker.bootstrap_servers, broker.version, {"broker": f"throwaway single-node {broker.version} (KRaft)"}
 
     def throwaway(self, servers: Servers) -> KafkaBroker:
-        """The run's throwaway broker, started on first use."""
+        """The run's throwaway broker, started on first use (with ``servers.server_settings``)."""
         from .server import KafkaBroker
 
-        return servers.get("kafka", lambda: KafkaBroker(base_dir=servers.workdir).start())
+        options = ",".join(f"{k}={v}" for k, v in sorted(servers.server_settings.items()))
+        return servers.get(f"kafka-{options}", lambda: KafkaBroker(base_dir=servers.workdir, settings=servers.server_settings).start())
 
     @contextmanager
     def deploy(self, servers: Servers) -> Iterator[Deployment]:

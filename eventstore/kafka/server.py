@@ -193,8 +193,11 @@ class KafkaBroker(Server):
 
     name = "kafka"
 
-    def __init__(self, *, port: int | None = None, partitions: int = 4, base_dir: str | Path | None = None) -> None:
+    def __init__(self, *, port: int | None = None, partitions: int = 4, base_dir: str | Path | None = None,
+                 settings: Mapping[str, str] | None = None) -> None:
         super().__init__(base_dir=base_dir)
+        #: Broker settings over the defaults below (a durability setting's, e.g. ``log.flush.interval.messages``).
+        self.extra_settings = dict(settings or {})
         self.port = port
         self.controller_port: int | None = None
         #: The ``PROXIED`` listener's port and the proxy address it advertises (``advertise``).
@@ -325,6 +328,7 @@ class KafkaBroker(Server):
             # incarnation: 2 s instead of the stock 9 s keeps a fault-injection restart short.
             "broker.session.timeout.ms": "2000",
             "broker.heartbeat.interval.ms": "500",
+            **self.extra_settings,
         }
         (tmp_dir / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         (tmp_dir / "log4j2.properties").write_text(_LOG4J2_PROPERTIES)
