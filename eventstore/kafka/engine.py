@@ -75,7 +75,7 @@ class KafkaEngine(Engine):
         from .server import KafkaBroker
 
         options = ",".join(f"{k}={v}" for k, v in sorted(servers.server_settings.items()))
-        return servers.get(f"kafka-{options}", lambda: KafkaBroker(base_dir=servers.workdir, settings=servers.server_settings).start())
+        return servers.get("kafka" + (f"-{options}" if options else ""), lambda: KafkaBroker(base_dir=servers.workdir, settings=servers.server_settings).start())
 
     @contextmanager
     def deploy(self, servers: Servers) -> Iterator[Deployment]:
