@@ -16,6 +16,8 @@ SMOKE = "smoke-sized run, not for decisions"
 #: What a table cell without a value shows (the table's note says why a column can be empty).
 MISSING = "–"
 
+#: A not-measured reason longer than this many characters is cut to its first clause where a page is short of room.
+LONG_REASON = 120
 #: Tables longer than this are folded into a ``<details>`` element (shown whole when opened).
 FOLD_ROWS = 15
 
@@ -188,19 +190,25 @@ def table_html(
     return table
 
 
-def short_reason(reason: Any) -> str:
-    """A not-measured reason as a page shows it: without the low-level cause a reason ends with in
-    parentheses (the records keep it whole), so a table cell says why in a sentence, not a stack."""
+def short_reason(reason: Any, *, first_clause: bool = True) -> str:
+    """A not-measured reason as a page shows it, in a sentence: without the low-level causes a reason
+    ends with in parentheses, and, for a long one, its
+    first clause only unless ``first_clause`` is False (where a page has room for what to do about
+    it: the engine's row on the front page). The records keep it whole."""
     if _is_missing(reason):
         return MISSING
     text = str(reason).strip()
-    if not text.endswith(")"):
-        return text
-    depth = 0
-    for i in range(len(text) - 1, -1, -1):  # back to the parenthesis the last one closes
-        depth += {")": 1, "(": -1}.get(text[i], 0)
-        if depth == 0:
-            return text[: i - 1] if i > 40 and text[i - 1] == " " else text
+    while text.endswith(")"):
+        depth = 0
+        for i in range(len(text) - 1, -1, -1):  # back to the parenthesis the last one closes
+            depth += {")": 1, "(": -1}.get(text[i], 0)
+            if depth == 0:
+                break
+        if i <= 40 or text[i - 1] != " ":
+            break
+        text = text[: i - 1].rstrip()
+    if first_clause and len(text) > LONG_REASON and "; " in text:
+        text = text.split("; ", 1)[0] + " …"
     return text
 
 

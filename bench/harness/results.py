@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from eventstore.plugins import engines
+
 from . import environment as environment_module
 from . import stats
 from .records import read_records
@@ -182,5 +184,8 @@ def engines_of(results: Results) -> pd.DataFrame:
     measured = frame[frame["status"] == "measured"].drop_duplicates("engine", keep="last")
     rest = frame[~frame["engine"].isin(measured["engine"])].drop_duplicates("engine", keep="last")
     out = pd.concat([measured, rest]).reindex(columns=columns)
-    order = {name: n for n, name in enumerate(dict.fromkeys(frame["engine"]))}
+    # The registry's listing order (engines a run measured in turn finish in any order), then unknown ones as recorded.
+    listed = list(engines())
+    seen = list(dict.fromkeys(frame["engine"]))
+    order = {name: n for n, name in enumerate([*[e for e in listed if e in seen], *[e for e in seen if e not in listed]])}
     return out.sort_values("engine", key=lambda s: s.map(order)).reset_index(drop=True)

@@ -62,7 +62,7 @@ def compared_html(results: Results, run: dict[str, Any], facts: Any) -> str:
         absent = mine[mine["status"] != "measured"]
         by_reason: dict[str, list[str]] = {}
         for w, why in zip(absent["workload"], absent["reason"], strict=True):
-            by_reason.setdefault(short_reason(why), []).append(w)
+            by_reason.setdefault(short_reason(why, first_clause=False), []).append(w)
         missing = [f"{'every workload' if not measured else ', '.join(sorted(ws))}: {why}" for why, ws in by_reason.items()]
         tags = "".join(tag_html(comparability.TAGS[t].label, comparability.TAGS[t].level) for t in r["tags"])
         product = " ".join(str(v) for v in (r["product"], r["engine_version"]) if isinstance(v, str) and v) or "–"

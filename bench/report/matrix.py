@@ -150,7 +150,7 @@ def limitations(results: Results) -> dict[str, list[str]]:
     for row in engines_of(results).itertuples():
         caps = row.capabilities if isinstance(row.capabilities, dict) else None
         if caps is None:
-            reasons = dict.fromkeys(short_reason(r) for r in status[status["engine"] == row.engine]["reason"].dropna())
+            reasons = dict.fromkeys(short_reason(r, first_clause=False) for r in status[status["engine"] == row.engine]["reason"].dropna())
             out[row.label] = [f"Not measured: {r}" for r in reasons] or ["Not measured."]
         else:
             words = list(caps.get("limitations") or [])
