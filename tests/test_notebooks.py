@@ -37,6 +37,14 @@ def test_notebook_has_one_documented_parameters_cell(name):
     assert {"results_dir", "run_id"} <= set(declared)
 
 
+@pytest.mark.parametrize("name", notebooks.NOTEBOOKS)
+def test_notebook_is_valid_with_cell_ids(name):
+    """nbformat 4.5 wants an id on every cell; without one every run warns and a future nbformat fails."""
+    raw = json.loads((notebooks.NOTEBOOK_DIR / f"{name}.ipynb").read_text())
+    assert [i for i, cell in enumerate(raw["cells"]) if "id" not in cell] == []
+    nbformat.validate(nbformat.from_dict(raw))
+
+
 @pytest.mark.parametrize("name", list(workloads()))
 def test_workload_notebook_declares_exactly_its_parameters(name):
     """Parameters are declared once, on the workload: its notebook's parameters cell, as papermill
