@@ -3,6 +3,7 @@ on it, is set aside with the reason; naive designs and emulators never win what 
 rest are ranked by a declared weighted score; each answer says which measurement would change it."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -243,3 +244,10 @@ def test_engines_that_drift_together_by_round_keep_their_order() -> None:
         other = redraw({("b", "speed"): {**grid[("b", "speed")]}}, rng)
         flips += other[("b", "speed")]["value"] > one[("a", "speed")]["value"]
     assert flips > 20
+
+
+def test_flagged_numbers_ask_a_smoke_run_for_a_decision_run_and_a_decision_run_for_more_time(res: Results) -> None:
+    decision = decide.decide(res, profiles.Profile())
+    assert not decision.smoke and "decision-grade run (`make report`)" not in decide._settle(decision)
+    assert "budget_s" in decide._settle(decision)
+    assert "decision-grade run (`make report`)" in decide._settle(dataclasses.replace(decision, smoke=True))

@@ -348,6 +348,15 @@ def _scores(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+def _settle(decision: Decision, them: str = "them") -> str:
+    """What would firm up flagged numbers: a decision-grade run after a smoke run; after a decision run
+    (which already measured each point until its CI or its budget), more time for their workloads."""
+    if decision.smoke:
+        return f"a decision-grade run (`make report`) would settle {them}"
+    return (f"this decision run's budgets ran out before {them} converged; more repetitions (a larger `budget_s` "
+            f"for those workloads, or a quieter machine) would narrow {them}")
+
+
 def _changes(decision: Decision, grid: dict[tuple[str, str], Entry], facts: pd.DataFrame) -> list[str]:
     """Which measurement would change the decision, in sentences."""
     out = []
@@ -375,7 +384,7 @@ def _changes(decision: Decision, grid: dict[tuple[str, str], Entry], facts: pd.D
         if not flagged.empty:
             kinds = sorted({k for note in flagged["note"] for k in note.removeprefix("flagged: ").split(", ")})
             out.append(f"The order of the first two rests on {len(flagged)} of their {len(firsts)} weighted numbers flagged {', '.join(kinds)} "
-                       "(⚑ in the ranking): a decision-grade run (`make report`) would settle them.")
+                       f"(⚑ in the ranking): {_settle(decision)}.")
     weights = decision.profile.weight_map()
     ranked = set(ranking["name"])
     unmeasured = [k for k in weights if any(key == k for _, key in grid)
@@ -388,7 +397,7 @@ def _changes(decision: Decision, grid: dict[tuple[str, str], Entry], facts: pd.D
     near = checks[(checks["requirement"] == "append_p99") & checks["evidence"].str.contains("unstable|client-bound|n = 1")]
     for r in near.itertuples():
         if failing.get(str(r.name), set()) <= {"append_p99"}:  # it decides this engine's fate
-            out.append(f"{r.engine}'s append p99 is flagged ({r.evidence}): whether it meets the limit needs a decision-grade run.")
+            out.append(f"{r.engine}'s append p99 is flagged ({r.evidence}): whether it meets the limit is open: {_settle(decision, 'it')}.")
     if ranking.empty:
         for key in decision.profile.requirements.active():
             admitted = [labels[n] for n, keys in failing.items() if keys == {key} and n not in _counter_examples(decision)]
