@@ -97,3 +97,12 @@ def test_summary_flags_a_ci_wider_than_the_target():
     assert stats.summarize([5.0]).unstable  # one repetition proves nothing
     empty = stats.summarize([])
     assert empty.n == 0 and not empty.unstable
+
+
+def test_a_paired_ratio_cancels_drift_both_sides_share_and_not_noise_within_a_pair() -> None:
+    drift = [1.0 + 0.5 * (i % 7) for i in range(40)]  # the machine slows both sides of a pair alike
+    together = stats.paired_ratio([100.0 * d for d in drift], [1.0 * d for d in drift])
+    assert together.median == pytest.approx(100.0) and not together.unstable
+    apart = stats.paired_ratio([100.0 * d for d in drift], [1.0 * d for d in reversed(drift)])
+    assert apart.unstable and apart.ci_relative > 0.05
+    assert stats.paired_ratio([2.0, 4.0], [1.0, 2.0], seed=5) == stats.paired_ratio([2.0, 4.0], [1.0, 2.0], seed=5)

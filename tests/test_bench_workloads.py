@@ -150,6 +150,11 @@ def test_the_matrix_length_is_never_skipped_on_a_prediction(memory):
     assert "used up" in (workload._over_budget(10_000) or "")  # and a spent budget stops it too
 
 
+def test_the_matrix_length_is_measured_before_the_sweep():
+    cases = Snapshots({"lengths": [10, 100, 10_000, 100_000], "compare_at": 10_000, "repetitions": 1}).cases()
+    assert [c.get("length") for c in cases] == [None, 10_000, 10, 100, 100_000]
+
+
 def test_snapshot_fill_stops_at_the_deadline_and_says_how_far_it_got(memory):
     workload = Snapshots({"lengths": [10**7], "intervals": [10], "repetitions": 1, "budget_s": 60.0})
     workload.open(memory)
