@@ -147,8 +147,8 @@ def paired_ratio(a: Sequence[float], b: Sequence[float], *, seed: int = 0, resam
     """The ratio of medians ``median(a) / median(b)`` of paired measurements (``a[i]`` and ``b[i]``
     taken together), with a bootstrap 95 % CI that resamples the pairs, so what drifted for both
     sides of a pair cancels; ``unstable`` unless that CI is within ``target`` (and at least two pairs).
-    Resampled with numpy: a workload checks this after batches of pairs, and a pure-Python bootstrap
-    of hundreds of pairs took longer than the loads it judged."""
+    Resampled with numpy: a workload judges its pairs while it loads, and a pure-Python bootstrap of
+    hundreds of short loads' pairs took longer than the loads themselves."""
     pairs = np.array([(float(x), float(y)) for x, y in zip(a, b, strict=True) if y], dtype=float).reshape(-1, 2)
     if not len(pairs):
         return Summary(0, math.nan, math.nan, math.nan, math.nan, False)
