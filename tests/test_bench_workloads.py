@@ -116,6 +116,19 @@ def test_a_snapshot_point_loads_until_its_speedup_is_known_or_its_bound(monkeypa
     assert "max_loads" in note
 
 
+def test_the_matrix_snapshot_point_loads_longer_than_the_sweep(monkeypatch):
+    import bench.workloads.snapshots.workload as module
+
+    params = {"lengths": [100], "intervals": [10], "compare_at": 100, "compare_every": 10, "min_loads": 2, "max_loads": 10**6,
+              "load_s": 0.01, "compare_load_s": 1.5, "write_samples": 2, "repetitions": 1}
+    store = TimedReads(noisy=True)
+    monkeypatch.setattr(module, "now_us", store.now_us)
+    rows = run_cases(Snapshots(params), OneStore(store))
+    notes = {m.params["cache"]: m.note for m in rows if m.metric == "load_speedup"}
+    assert "(compare_load_s)" in notes["warm"] and "(load_s)" in notes["cold"]
+    assert values(rows, "load_pairs", cache="warm")[0] > values(rows, "load_pairs", cache="cold")[0]
+
+
 def test_snapshot_budget_skips_long_streams_with_a_reason(memory):
     workload = Snapshots({"lengths": [100, 2000, 10**8], "intervals": [10], "write_samples": 2, "repetitions": 1, "budget_s": 30.0})
     rows = run_cases(workload, memory)

@@ -11,7 +11,7 @@ from .workload import Snapshots
 
 def _snapshot_speedup(length: int, every: int) -> Pick:
     """The warm load speed-up a snapshot every ``every`` buys on a stream of ``length`` events: the
-    median of paired loads' ratios with its CI over the pairs (one repetition), or the median over
+    ratio of the medians of paired loads with its CI over the pairs (one repetition), or the median over
     repetitions with their bootstrap CI (several)."""
     def pick(results: Results, engine: str, metric: Metric) -> Cell:
         frame = select_point(results.of(Snapshots.name), engine, {"length": length, "snapshot_every": every, "cache": "warm"})
@@ -37,7 +37,7 @@ def columns(p: OperatingPoints) -> list[Source]:
     return [
         Source(f"snapshot speed-up @ {p.stream_length:,} events, N = {p.snapshot_every}", Snapshots, "load_speedup",
                f"snapshots: warm load time without a snapshot / with a snapshot every {p.snapshot_every}, stream of {p.stream_length:,} events "
-               "(median of paired loads' ratios, CI over the pairs)",
+               "(ratio of the medians of paired loads, CI over the pairs)",
                _snapshot_speedup(p.stream_length, p.snapshot_every), key="snapshot_speedup",
                point={"length": p.stream_length, "snapshot_every": p.snapshot_every, "cache": "warm"}, converge=False),
     ]

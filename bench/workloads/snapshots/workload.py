@@ -11,7 +11,8 @@ Loads come in pairs, without the snapshot and with it, alternating which goes fi
 of a shared machine hits both alike; the speed-up is the ratio of the two sides' medians, with a
 bootstrap 95 % CI that resamples the pairs (``load_speedup``, ``load_speedup_ci_low``/``_high``). A point
 loads until ``min_loads`` pairs are done and that CI is within ±5 %, or ``max_loads`` pairs, or
-``load_s`` seconds (its note says which stopped it), so a load-time median never comes from a
+``load_s`` seconds (``compare_load_s`` for the matrix's point, warm at ``compare_at`` and
+``compare_every``; its note says which stopped it), so a load-time median never comes from a
 handful of loads. Every timed load starts with the garbage of the ones before it collected (outside
 its timing), and the matrix's length (``compare_at``) is measured first, before the sweep behind the
 figure. Cold: each load on a newly opened connection. Warm: repeated loads on a connection
@@ -68,13 +69,15 @@ class Pairs:
 @dataclass(frozen=True)
 class SnapshotParams(Params):
     repetitions: int = param(1, "repetitions of every point; within one, loads repeat until the point is known (min_loads)")
-    budget_s: float | None = param(45.0, "seconds one engine may spend; longer streams that would not fit are recorded as skipped")
+    budget_s: float | None = param(60.0, "seconds one engine may spend; longer streams that would not fit are recorded as skipped")
     lengths: tuple[int, ...] = param((10, 100, 1000, 10000, 100000), "stream lengths (events) to load")
     compare_at: int = param(10000, "the length the comparison matrix reads: never skipped on a prediction, only once the budget is spent")
     intervals: tuple[int, ...] = param((10, 100, 1000), "snapshot intervals N")
     min_loads: int = param(20, "loads per point and repetition at least, each a pair (without and with the snapshot), until the speed-up's 95 % CI is within ±5 %")
     max_loads: int = param(400, "... at most this many pairs ...")
     load_s: float = param(6.0, "... or, once min_loads pairs are done, until loading one point took this many seconds (cold and warm each)")
+    compare_every: int = param(100, "the snapshot interval N of the matrix's point (warm loads at compare_at events)")
+    compare_load_s: float = param(20.0, "... and that point, which decides, loads for up to this many seconds instead of load_s")
     state_bytes: int = param(256, "padding in the aggregate's snapshot state, to give snapshots a realistic size")
     write_samples: int = param(50, "appends and snapshot writes timed per repetition for the write cost")
     fill_batch: int = param(500, "events per append when writing the test streams (capped by the engine's batch limit)")
@@ -83,8 +86,8 @@ class SnapshotParams(Params):
         super().check()
         if not self.lengths or min(self.lengths) < 1 or not self.intervals or min(self.intervals) < 1:
             raise ParameterError("lengths and intervals must be non-empty lists of ints >= 1")
-        if self.min_loads < 1 or self.max_loads < self.min_loads or self.load_s <= 0:
-            raise ParameterError("min_loads >= 1, max_loads >= min_loads and load_s > 0")
+        if self.min_loads < 1 or self.max_loads < self.min_loads or self.load_s <= 0 or self.compare_load_s <= 0:
+            raise ParameterError("min_loads >= 1, max_loads >= min_loads, load_s > 0 and compare_load_s > 0")
         if self.write_samples < 1 or self.fill_batch < 1 or self.state_bytes < 0:
             raise ParameterError("write_samples and fill_batch must be >= 1; state_bytes >= 0")
 
@@ -294,11 +297,14 @@ class Snapshots(Workload[SnapshotParams]):
     def _paired_loads(self, make: Any, id: str, every: int, length: int, cold: bool) -> Pairs:
         """Loads without and with the snapshot, alternating (ABBA, so drift hits both alike), each on a
         new connection when ``cold``, until ``min_loads`` pairs are done and the ratio of their medians
-        has its 95 % CI within ±``stats.CI_TARGET``, or ``max_loads`` pairs, or ``load_s`` seconds."""
+        has its 95 % CI within ±``stats.CI_TARGET``, or ``max_loads`` pairs, or ``load_s`` seconds
+        (``compare_load_s`` for the matrix's point)."""
         p = self.params
         pairs = Pairs(stats.new_histogram(), stats.new_histogram())
         repos = {0: Repository(self._store, make, snapshot_every=0), every: Repository(self._store, make, snapshot_every=every)}
         began, check_at = time.monotonic(), p.min_loads
+        decides = (length, every, cold) == (p.compare_at, p.compare_every, False)
+        limit, limit_name = (p.compare_load_s, "compare_load_s") if decides else (p.load_s, "load_s")
         while True:
             times = {}
             for n in ((0, every) if len(pairs.full_times) % 2 == 0 else (every, 0)):
@@ -324,8 +330,8 @@ class Snapshots(Workload[SnapshotParams]):
                 if not stats.paired_ratio(pairs.full_times, pairs.snapshot_times).unstable:
                     return pairs
                 check_at = done + max(1, done // 5)
-            if done >= p.min_loads and spent >= p.load_s:
-                pairs.note = f"stopped after {spent:.1f} s (load_s) at {done} pairs, its CI not yet within ±{stats.CI_TARGET:.0%}"
+            if done >= p.min_loads and spent >= limit:
+                pairs.note = f"stopped after {spent:.1f} s ({limit_name}) at {done} pairs, its CI not yet within ±{stats.CI_TARGET:.0%}"
                 return pairs
             if self.time_left() <= 0:
                 pairs.note = f"stopped by this engine's budget at {done} pairs (min_loads {p.min_loads})"
