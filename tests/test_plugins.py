@@ -125,7 +125,7 @@ def test_runs_against_external_servers_leave_nothing_behind(servers: Servers, pg
     monkeypatch.setenv("EVENTSTORE_POSTGRES_DSN", pg_dsn)  # as a user pointing the workbench at their servers
     monkeypatch.setenv("EVENTSTORE_DYNAMODB_ENDPOINT", endpoint)
     monkeypatch.setenv(BOOTSTRAP_ENV, bootstrap)
-    params = {"repetitions": 1, "lengths": [10, 100], "intervals": [10], "write_samples": 5}
+    params = {"repetitions": 1, "lengths": [10, 100], "intervals": [10], "write_samples": 5, "min_loads": 3, "load_s": 0.3, "budget_s": 30.0}
     summary = run_workload("snapshots", params, engines="postgres,postgres-naive,dynamodb,kafka,kafka-naive",
                                   results_dir=tmp_path, progress=False)
     assert [o.status for o in summary.outcomes] == ["measured"] * 5, summary
