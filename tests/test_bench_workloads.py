@@ -120,9 +120,10 @@ def test_the_matrix_snapshot_point_loads_longer_than_the_sweep(monkeypatch):
     import bench.workloads.snapshots.workload as module
 
     params = {"lengths": [100], "intervals": [10], "compare_at": 100, "compare_every": 10, "min_loads": 2, "max_loads": 10**6,
-              "load_s": 0.01, "compare_load_s": 1.5, "write_samples": 2, "repetitions": 1}
+              "load_s": 0.01, "compare_load_s": 0.5, "write_samples": 2, "repetitions": 1}
     store = TimedReads(noisy=True)
     monkeypatch.setattr(module, "now_us", store.now_us)
+    monkeypatch.setattr(module.gc, "collect", lambda: 0)  # a big test process's collections would eat the 0.5 s
     rows = run_cases(Snapshots(params), OneStore(store))
     notes = {m.params["cache"]: m.note for m in rows if m.metric == "load_speedup"}
     assert "(compare_load_s)" in notes["warm"] and "(load_s)" in notes["cold"]
