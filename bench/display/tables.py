@@ -192,9 +192,9 @@ def table_html(
 
 def short_reason(reason: Any, *, first_clause: bool = True) -> str:
     """A not-measured reason as a page shows it, in a sentence: without the low-level causes a reason
-    ends with in parentheses, and, for a long one, its
-    first clause only unless ``first_clause`` is False (where a page has room for what to do about
-    it: the engine's row on the front page). The records keep it whole."""
+    ends with in parentheses and, for a long one, only its first clause unless ``first_clause`` is
+    False (where a page has room for what to do about it: the engine's row on the front page). The
+    records keep it whole."""
     if _is_missing(reason):
         return MISSING
     text = str(reason).strip()
