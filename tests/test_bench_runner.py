@@ -2,6 +2,8 @@
 reason; budgets and Ctrl-C keep what was written."""
 from __future__ import annotations
 
+import dataclasses
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -209,3 +211,34 @@ def test_a_naive_or_emulated_engine_does_not_compete_so_its_matrix_points_keep_t
     assert not seen.decisive({"point": "noisy", "repetition": 0}) and seen.cap_of((("point", "noisy"),)) == 2
     competing = Convergence(_Noisy({"repetitions": 1, "max_repetitions": 2, "matrix_max_repetitions": 9}), [Target({"point": "noisy"}, "throughput")])
     assert competing.decisive({"point": "noisy", "repetition": 0}) and competing.cap_of((("point", "noisy"),)) == 9
+
+
+class _Slow(Workload):
+    """Twenty cases of 50 ms each: more than any budget below allows."""
+
+    name, title = "slow", "cases that outlast the budget"
+    params_type = ConvergingParams
+    metrics = (Metric("value", "units", "a value"),)
+
+    def cases(self):
+        return [{"repetition": r} for r in range(20)]
+
+    def run_case(self, case):
+        time.sleep(0.05)
+        yield Measurement("value", 1.0, {}, case["repetition"])
+
+
+def test_an_engine_that_competes_for_no_verdict_gets_its_reference_share_of_the_budget(tmp_path, monkeypatch):
+    real = engines.probe
+
+    def probe(deployment):  # sqlite poses as a naive design
+        info, capabilities, extra = real(deployment)
+        return (dataclasses.replace(info, mode="naive") if info.backend == "sqlite" else info), capabilities, extra
+
+    monkeypatch.setattr(engines, "probe", probe)
+    run(_Slow(ConvergingParams(budget_s=0.4, reference_share=0.25)), engines="memory,sqlite", results_dir=tmp_path, progress=False)
+    notes = {e: {r["note"] for r in read_records(tmp_path) if r.get("metric") == "skipped" and r["engine"] == e} for e in ("memory", "sqlite")}
+    assert notes["memory"] and all("0.4 s budget" in n and "no verdict" not in n for n in notes["memory"])
+    assert notes["sqlite"] and all("0.1 s budget" in n and "competes for no verdict, so it gets 25% of budget_s" in n for n in notes["sqlite"])
+    with pytest.raises(ParameterError, match="reference_share"):
+        ConvergingParams.from_dict({"reference_share": 0})

@@ -60,6 +60,9 @@ class Params:
     seed: int = param(42, "seed of every random choice, so a run can be repeated")
     #: Cases run repetition by repetition, so a slow engine keeps every point of its first ones.
     budget_s: float | None = param(None, "seconds one engine may spend on this workload; later cases are recorded as skipped")
+    #: An emulator or a naive design ranks nowhere: its row is shown, tagged, for what it teaches,
+    #: so the time that would make its cells converge goes to the products that compete.
+    reference_share: float = param(0.3, "share of budget_s an engine that competes for no verdict (an emulator, a naive design) may spend")
 
     @classmethod
     def parameters(cls) -> dict[str, Parameter]:
@@ -86,6 +89,8 @@ class Params:
             raise ParameterError("repetitions must be >= 1")
         if self.budget_s is not None and self.budget_s <= 0:
             raise ParameterError("budget_s must be > 0 or None")
+        if not 0 < self.reference_share <= 1:
+            raise ParameterError("reference_share must be in (0, 1]")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ capped (their extra repetitions take at most ``MATRIX_SHARE`` of an engine's bud
 drift of a shared machine hits every engine alike and repetition k of two engines comes from the
 same round (a ratio between them can be taken per round). Then each engine runs the rest of its
 grid (the sweeps behind the figures) with the time it has left. Each engine
-spends its own ``budget_s``: the time of its own cases, not the others' rounds.
+spends its own ``budget_s``: the time of its own cases, not the others' rounds. An engine that
+competes for no verdict (an emulator, a naive design) gets ``reference_share`` of it.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from .workload import Measurement, Workload
 
 #: The share of an engine's budget its extra repetitions at the matrix's points may take: the rest is
 #: kept for the sweeps behind the figures (which also get whatever the points leave).
-MATRIX_SHARE = 0.7
+MATRIX_SHARE = 0.8
 
 
 @dataclass
@@ -137,12 +138,15 @@ class _Engine:
         self.spent = 0.0
         self.began = time.monotonic()
         self.seen: Convergence | None = None
+        #: The share of ``budget_s`` this engine may spend (``reference_share`` when it competes for no verdict).
+        self.share = 1.0
         self.open = False
         self.finished = False
 
     @property
     def budget(self) -> float | None:
-        return self.workload.params.budget_s
+        budget = self.workload.params.budget_s
+        return None if budget is None else budget * self.share
 
     def left(self) -> float:
         return float("inf") if self.budget is None else self.budget - self.spent
@@ -215,6 +219,7 @@ class _Run:
             engine.status = {**engine.stamp, "settings": settings, "capabilities": capabilities.as_dict()}
             competes = not info.emulator and info.mode != "naive"
             engine.seen = Convergence(engine.workload, self.targets, competes=competes)
+            engine.share = 1.0 if competes else engine.workload.params.reference_share
             with self._timed(engine):
                 engine.workload.open(handle)
             engine.stack.callback(engine.workload.close)
@@ -232,6 +237,8 @@ class _Run:
             if engine.left() <= 0:
                 engine.outcome.skipped_cases += 1
                 reason = f"skipped: {engine.name} used its {engine.budget:g} s budget for {engine.workload.name} ({engine.spent:.0f} s spent)"
+                if engine.share < 1:
+                    reason += f"; as an emulator or a naive design it competes for no verdict, so it gets {engine.share:.0%} of budget_s"
                 self.writer.write(_record(engine.stamp, _skipped(case, reason), engine.workload))
             else:
                 with self._timed(engine):
