@@ -106,3 +106,17 @@ def test_a_paired_ratio_cancels_drift_both_sides_share_and_not_noise_within_a_pa
     apart = stats.paired_ratio([100.0 * d for d in drift], [1.0 * d for d in reversed(drift)])
     assert apart.unstable and apart.ci_relative > 0.05
     assert stats.paired_ratio([2.0, 4.0], [1.0, 2.0], seed=5) == stats.paired_ratio([2.0, 4.0], [1.0, 2.0], seed=5)
+
+
+def test_repetitions_for_a_spread_give_a_median_ci_near_the_target():
+    """The rule the report states ("at this spread a median needs about n repetitions") holds for
+    this module's own bootstrap: n values of that spread give a CI of about ±5 %, and fewer do not."""
+    needed = stats.repetitions_for(0.10)
+    assert needed == 25 and stats.repetitions_for(0.05) < needed < stats.repetitions_for(0.20)
+    rng = random.Random(7)
+
+    def typical_ci(n):
+        return statistics.median(stats.summarize([rng.gauss(100.0, 10.0) for _ in range(n)], seed=k).ci_relative for k in range(40))
+
+    assert 0.035 <= typical_ci(needed) <= 0.065
+    assert typical_ci(needed // 4) > 0.075

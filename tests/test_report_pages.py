@@ -147,6 +147,21 @@ def test_the_front_page_decides_first_then_links_everything(report_root: Path) -
     assert "compare with the newest run" in text
 
 
+def test_the_front_page_says_how_many_product_cells_converged_and_how_steady_the_machine_was() -> None:
+    cells = pd.DataFrame([
+        {"value": 10.0, "n": 12, "unstable": False, "tags": ["in_process"]},
+        {"value": 11.0, "n": 12, "unstable": True, "tags": ["unstable"]},
+        {"value": 0.0, "n": 0, "unstable": False, "tags": []},  # a count: no repetitions to converge
+        {"value": None, "n": 0, "unstable": False, "tags": []},  # not measured
+        {"value": 3.0, "n": 4, "unstable": False, "tags": ["emulator"]},
+        {"value": 4.0, "n": 4, "unstable": True, "tags": ["naive"]},
+    ])
+    steady = {"steadiness": {"windows": 10, "window_s": 2.0, "cv": 0.1, "slowest": 0.8, "fastest": 1.15, "repetitions_for_target": 25}}
+    text = frontpage.how_sure_html(cells, steady)
+    assert "1 of 2 measured cells of the products" in text and "varied by 10.0%" in text and "about 25 repetitions" in text
+    assert "own speed" not in frontpage.how_sure_html(cells, {}) and "1 of 2" in frontpage.how_sure_html(cells, {})
+
+
 @pytest.mark.parametrize("page", ["index.html", "runs/20260102T000000Z-bbbb/index.html", "runs/20260102T000000Z-bbbb/environment.html",
                                   "runs/20260102T000000Z-bbbb/html/overview.html", "compare/20260101T000000Z-aaaa-vs-20260102T000000Z-bbbb.html"])
 def test_every_link_resolves(report_root: Path, page: str) -> None:

@@ -1,7 +1,8 @@
 """The machine a run measured on: without it a number cannot be compared with another run's.
 
 ``environment.json`` in a results directory holds CPU, memory, OS, Python, package versions and the
-git revision, plus each engine's settings (fsync, synchronous_commit, ...) as runs add them.
+git revision, plus each engine's settings (fsync, synchronous_commit, ...) as runs add them, and
+how steady the machine itself was (``steadiness``, which a report measures before its workloads).
 """
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import importlib.metadata
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import jsonschema
 from eventstore.plugins import engines
 
 from .records import SCHEMA_VERSION, RecordError, now_iso
+from .stats import CI_TARGET, repetitions_for
 
 FILENAME = "environment.json"
 #: The harness's own packages; each engine adds the clients and emulators it declares.
@@ -40,6 +44,12 @@ ENVIRONMENT_SCHEMA: dict[str, Any] = {
         "packages": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
         "git": {"type": "object", "required": ["revision", "dirty"]},
         "engines": {"type": "object", "additionalProperties": {"type": "object"}},
+        "steadiness": {
+            "type": "object",
+            "required": ["windows", "window_s", "cv", "slowest", "fastest", "repetitions_for_target"],
+            "properties": {"windows": {"type": "integer", "minimum": 2}, "window_s": {"type": "number", "exclusiveMinimum": 0},
+                           "cv": {"type": "number", "minimum": 0}, "repetitions_for_target": {"type": "integer", "minimum": 1}},
+        },
     },
 }
 
@@ -128,12 +138,53 @@ def update(results_dir: str | Path, engine_settings: dict[str, dict[str, Any]] |
     environment = read(results_dir) or collect()
     for name, settings in (engine_settings or {}).items():
         environment["engines"][name] = settings
-    validate(environment)
+    _write(path, validate(environment))
+    return environment
+
+
+def _write(path: Path, environment: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(environment, indent=2, sort_keys=True), encoding="utf-8")
     tmp.replace(path)
-    return environment
+
+
+def steadiness(windows: int = 10, window_s: float = 2.0) -> dict[str, Any]:
+    """How steady this machine's own speed is: a fixed CPU-bound loop timed in ``windows`` windows of
+    ``window_s`` (a measurement's window), with no engine running. Its coefficient of variation is a
+    floor under every cell's spread that no engine causes; ``repetitions_for_target`` is about how
+    many windows a median needs for a 95 % CI within ``stats.CI_TARGET`` at that spread."""
+    rates = []
+    for _ in range(windows):
+        began, loops = time.perf_counter(), 0
+        while (elapsed := time.perf_counter() - began) < window_s:
+            sum(range(1000))
+            loops += 1
+        rates.append(loops / elapsed)
+    median = statistics.median(rates)
+    cv = statistics.stdev(rates) / statistics.fmean(rates)
+    return {"windows": windows, "window_s": window_s, "cv": cv, "slowest": min(rates) / median, "fastest": max(rates) / median,
+            "repetitions_for_target": repetitions_for(cv)}
+
+
+def record_steadiness(results_dir: str | Path, windows: int, window_s: float) -> dict[str, Any]:
+    """Measure ``steadiness`` and keep it in the directory's ``environment.json``."""
+    found = steadiness(windows, window_s)
+    environment = update(results_dir)
+    environment["steadiness"] = found
+    _write(Path(results_dir) / FILENAME, validate(environment))
+    return found
+
+
+def steadiness_line(environment: dict[str, Any]) -> str | None:
+    """The machine's steadiness in one sentence, or None when the run did not measure it."""
+    found = environment.get("steadiness")
+    if not found:
+        return None
+    return (f"This machine's own speed (a fixed CPU loop, no engine running, {found['windows']} windows of {found['window_s']:g} s) varied by "
+            f"{found['cv']:.1%} (coefficient of variation; slowest window {1 - found['slowest']:.0%} below the median, fastest "
+            f"{found['fastest'] - 1:.0%} above): at that spread a median needs about {found['repetitions_for_target']} repetitions "
+            f"for a 95 % CI within ±{CI_TARGET:.0%}.")
 
 
 def summary_lines(environment: dict[str, Any]) -> list[str]:
@@ -147,6 +198,9 @@ def summary_lines(environment: dict[str, Any]) -> list[str]:
         f"Python: {environment['python']}",
         f"Git revision: {git['revision']}" + (" (uncommitted changes)" if git.get("dirty") else ""),
     ]
+    steady = steadiness_line(environment)
+    if steady:
+        lines.append(f"Steadiness: {steady}")
     for name, settings in sorted(environment.get("engines", {}).items()):
         shown = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()))
         lines.append(f"Engine {name}: {shown}")

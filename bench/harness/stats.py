@@ -143,6 +143,13 @@ def summarize(values: Sequence[float], *, seed: int = 0, target: float = CI_TARG
     return Summary(len(data), median, low, high, spread, len(data) < 2 or summary.ci_relative > target)
 
 
+def repetitions_for(cv: float, target: float = CI_TARGET) -> int:
+    """About how many repetitions a median needs for its 95 % CI to lie within ``target`` when they
+    spread with coefficient of variation ``cv`` (normal noise: the median's standard error is
+    sqrt(pi / 2), about 1.25, times the mean's)."""
+    return max(1, math.ceil((1.96 * math.sqrt(math.pi / 2) * cv / target) ** 2))
+
+
 def paired_ratio(a: Sequence[float], b: Sequence[float], *, seed: int = 0, resamples: int = 2000, target: float = CI_TARGET) -> Summary:
     """The ratio of medians ``median(a) / median(b)`` of paired measurements (``a[i]`` and ``b[i]``
     taken together), with a bootstrap 95 % CI that resamples the pairs, so what drifted for both

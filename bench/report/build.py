@@ -34,6 +34,10 @@ from .frontpage import write_root_index, write_run_index
 from .notebooks import NOTEBOOK_DIR, NOTEBOOKS, load_params, notebook_parameters, page_title, profile_params
 from .site import finish_pages, render_html, runs
 
+#: The machine's steadiness probe before the workloads, per profile: (windows, seconds each), the
+#: windows as long as a measurement's. The quick profile's only proves the probe runs.
+STEADINESS = {"decision": (10, 2.0), "quick": (3, 0.2)}
+
 
 def build_report(
     results_root: str | Path = "results",
@@ -80,6 +84,8 @@ def build_report(
     environment.update(run_dir)
     ok = True
     try:
+        print("report: how steady this machine is ...", file=sys.stderr, flush=True)
+        environment.record_steadiness(run_dir, *STEADINESS[profile])
         for name in selected:
             ok = _execute(name, injected[name], run_dir, run, progress, profile) and ok
     except KeyboardInterrupt:

@@ -17,9 +17,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from bench.display.tables import SMOKE, number, short_reason, smoke_label, tag_html
 from bench.harness import environment
 from bench.harness.results import Results, engine_status, load
+from bench.harness.stats import CI_TARGET
 from bench.workloads import key_figures
 
 from . import comparability, decide, verdict_file, verdicts
@@ -77,6 +80,19 @@ def compared_html(results: Results, run: dict[str, Any], facts: Any) -> str:
             f"<strong>Machine</strong>: {html.escape(machine)}. <strong>Revision</strong>: {html.escape(revision)}. "
             f"<strong>Run</strong>: {html.escape(str(run.get('run_id', '')))}" + (f", {html.escape(started)}" if started else "")
             + (f" to {html.escape(finished)}" if finished else "") + ".</p>" + table)
+
+
+def how_sure_html(cells: pd.DataFrame, env: dict[str, Any]) -> str:
+    """How many of the products' measured cells converged, and how steady the machine itself was:
+    the floor under every cell's spread, and so the reason a cell may not have converged."""
+    product = cells[[not ({"emulator", "naive"} & set(tags)) for tags in cells["tags"]]]
+    measured = product[product["value"].notna() & (product["n"] >= 1)]
+    known = int((~measured["unstable"].astype(bool)).sum())
+    text = (f"<strong>How sure the numbers are.</strong> {known} of {len(measured)} measured cells of the products (no emulator, no naive design) "
+            f"reached a 95 % CI within ±{CI_TARGET:.0%} of their median; the others say <em>unstable</em> with the CI they reached, and each "
+            "verdict's confidence below redraws every cell from its repetitions.")
+    steady = environment.steadiness_line(env)
+    return f"<p>{text}{' ' + html.escape(steady) if steady else ''}</p>"
 
 
 def _stated(value: Any) -> str:
@@ -187,7 +203,7 @@ def front_page(run_dir: Path, prefix: str = "", *, level: str = "h2") -> str:
         verdict_file.write(run_dir, found, run)
         anchors = _anchors(run_dir, overview, found)
         parts += [
-            f"<{level}>What was compared</{level}>", compared_html(results, run, facts),
+            f"<{level}>What was compared</{level}>", compared_html(results, run, facts), how_sure_html(cells, results.environment or {}),
             f"<{level}>Verdict per requirement profile</{level}>",
             "<p>Each profile sets hard requirements (an engine that fails one, or was not measured on it, is set aside) and weights over the matrix's "
             "columns; the rest are ranked by the weighted score. Read the caveats below before acting on any of it.</p>",
