@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_run)
 
     p = sub.add_parser("report", help="run every notebook into results/runs/<run_id>/ and write results/index.html")
-    p.add_argument("--profile", default="decision", help="decision (default: decision-grade sizes, about 30 minutes) or quick (smoke-sized, about 5 minutes)")
+    p.add_argument("--profile", default="decision", help="decision (default: decision-grade sizes, about 45 minutes on 2 cores) or quick (smoke-sized, about 5 minutes)")
     p.add_argument("--params", help="YAML of notebook parameters over the profile's (all: and one key per notebook)")
     p.add_argument("--results", default="results", help="results root")
     p.add_argument("--engines", help="override the engines of every notebook")

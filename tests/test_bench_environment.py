@@ -16,7 +16,7 @@ def test_steadiness_is_measured_kept_and_said_in_a_sentence(tmp_path):
     kept = json.loads((tmp_path / environment.FILENAME).read_text())
     assert kept["steadiness"] == found and kept["cpu"]["logical_cores"]
     line = environment.steadiness_line(kept)
-    assert line and "3 windows of 0.05 s" in line and f"about {found['repetitions_for_target']} repetitions" in line
+    assert line and "3 windows of 0.05 s" in line and f"about {found['repetitions_for_target']} repetition" in line
     assert any(text.startswith("Steadiness: ") for text in environment.summary_lines(kept))
 
 

@@ -160,6 +160,7 @@ def test_the_front_page_says_how_many_product_cells_converged_and_how_steady_the
     text = frontpage.how_sure_html(cells, steady)
     assert "1 of 2 measured cells of the products" in text and "varied by 10.0%" in text and "about 25 repetitions" in text
     assert "own speed" not in frontpage.how_sure_html(cells, {}) and "1 of 2" in frontpage.how_sure_html(cells, {})
+    assert "No cell of a product" in frontpage.how_sure_html(cells[cells["n"] == 0], {})
 
 
 @pytest.mark.parametrize("page", ["index.html", "runs/20260102T000000Z-bbbb/index.html", "runs/20260102T000000Z-bbbb/environment.html",

@@ -183,8 +183,8 @@ def steadiness_line(environment: dict[str, Any]) -> str | None:
         return None
     return (f"This machine's own speed (a fixed CPU loop, no engine running, {found['windows']} windows of {found['window_s']:g} s) varied by "
             f"{found['cv']:.1%} (coefficient of variation; slowest window {1 - found['slowest']:.0%} below the median, fastest "
-            f"{found['fastest'] - 1:.0%} above): at that spread a median needs about {found['repetitions_for_target']} repetitions "
-            f"for a 95 % CI within ±{CI_TARGET:.0%}.")
+            f"{found['fastest'] - 1:.0%} above): at that spread a median needs about {found['repetitions_for_target']} "
+            f"repetition{'' if found['repetitions_for_target'] == 1 else 's'} for a 95 % CI within ±{CI_TARGET:.0%}.")
 
 
 def summary_lines(environment: dict[str, Any]) -> list[str]:

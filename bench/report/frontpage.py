@@ -88,9 +88,13 @@ def how_sure_html(cells: pd.DataFrame, env: dict[str, Any]) -> str:
     product = cells[[not ({"emulator", "naive"} & set(tags)) for tags in cells["tags"]]]
     measured = product[product["value"].notna() & (product["n"] >= 1)]
     known = int((~measured["unstable"].astype(bool)).sum())
-    text = (f"<strong>How sure the numbers are.</strong> {known} of {len(measured)} measured cells of the products (no emulator, no naive design) "
-            f"reached a 95 % CI within ±{CI_TARGET:.0%} of their median; the others say <em>unstable</em> with the CI they reached, and each "
-            "verdict's confidence below redraws every cell from its repetitions.")
+    text = "<strong>How sure the numbers are.</strong> "
+    if measured.empty:
+        text += "No cell of a product (no emulator, no naive design) was measured over repetitions in this run."
+    else:
+        text += (f"{known} of {len(measured)} measured cells of the products (no emulator, no naive design) reached a 95 % CI within "
+                 f"±{CI_TARGET:.0%} of their median; the others say <em>unstable</em> with the CI they reached, and each verdict's "
+                 "confidence below redraws every cell from its repetitions.")
     steady = environment.steadiness_line(env)
     return f"<p>{text}{' ' + html.escape(steady) if steady else ''}</p>"
 
