@@ -130,6 +130,37 @@ def test_the_matrix_snapshot_point_loads_longer_than_the_sweep(monkeypatch):
     assert values(rows, "load_pairs", cache="warm")[0] > values(rows, "load_pairs", cache="cold")[0]
 
 
+def test_snapshot_loads_run_with_the_harness_heap_frozen_and_leave_nothing_frozen(monkeypatch):
+    """The collection before each timed load scans only what the loads made (the harness's heap is
+    frozen meanwhile), and the heap is unfrozen after the case, also when a load fails."""
+    import gc
+
+    import bench.workloads.snapshots.workload as module
+
+    frozen, timed_load = [], module._timed_load
+
+    def watched(repo, id):
+        frozen.append(gc.get_freeze_count())
+        return timed_load(repo, id)
+
+    monkeypatch.setattr(module, "_timed_load", watched)
+    params = {"lengths": [100], "intervals": [10], "min_loads": 2, "max_loads": 2, "write_samples": 2, "repetitions": 1}
+    run_cases(Snapshots(params), OneStore(MemoryStore()))
+    assert frozen and min(frozen) > 1000 and gc.get_freeze_count() == 0
+
+    class Broken(Exception):
+        pass
+
+    def failing(repo, id):
+        raise Broken
+
+    monkeypatch.setattr(module, "_timed_load", failing)
+    workload = Snapshots(params)
+    with pytest.raises(Broken):
+        run_cases(workload, OneStore(MemoryStore()))
+    assert gc.get_freeze_count() == 0
+
+
 def test_snapshot_budget_skips_long_streams_with_a_reason(memory):
     workload = Snapshots({"lengths": [100, 2000, 10**8], "intervals": [10], "write_samples": 2, "repetitions": 1, "budget_s": 30.0})
     rows = run_cases(workload, memory)

@@ -48,7 +48,8 @@ ENVIRONMENT_SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["windows", "window_s", "cv", "slowest", "fastest", "repetitions_for_target"],
             "properties": {"windows": {"type": "integer", "minimum": 2}, "window_s": {"type": "number", "exclusiveMinimum": 0},
-                           "cv": {"type": "number", "minimum": 0}, "repetitions_for_target": {"type": "integer", "minimum": 1}},
+                           "cv": {"type": "number", "minimum": 0}, "slowest": {"type": "number", "exclusiveMinimum": 0},
+                           "fastest": {"type": "number", "exclusiveMinimum": 0}, "repetitions_for_target": {"type": "integer", "minimum": 1}},
         },
     },
 }

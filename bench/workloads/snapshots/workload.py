@@ -14,7 +14,7 @@ loads until ``min_loads`` pairs are done and that CI is within ±5 %, or ``max_l
 ``load_s`` seconds (``compare_load_s`` for the matrix's point, warm at ``compare_at`` and
 ``compare_every``; its note says which stopped it), so a load-time median never comes from a
 handful of loads. Every timed load starts with the garbage of the ones before it collected (outside
-its timing), and the matrix's length (``compare_at``) is measured first, before the sweep behind the
+its timing; the harness's own heap is frozen out of the collector meanwhile), and the matrix's length (``compare_at``) is measured first, before the sweep behind the
 figure. Cold: each load on a newly opened connection. Warm: repeated loads on a connection
 that has already loaded the aggregate. The server's and the OS's caches are not dropped for cold
 loads.
@@ -36,6 +36,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,7 +154,8 @@ class Snapshots(Workload[SnapshotParams]):
             return
         began = time.monotonic()
         try:
-            yield from self._loads(length, rep)
+            with _harness_heap_frozen():
+                yield from self._loads(length, rep)
         finally:
             self._spent[length] = self._spent.get(length, 0.0) + time.monotonic() - began
 
@@ -336,6 +338,20 @@ class Snapshots(Workload[SnapshotParams]):
             if self.time_left() <= 0:
                 pairs.note = f"stopped by this engine's budget at {done} pairs (min_loads {p.min_loads})"
                 return pairs
+
+
+@contextmanager
+def _harness_heap_frozen() -> Iterator[None]:
+    """The harness's own heap (the kernel's modules, frames, records) frozen out of the collector
+    (``gc.freeze``) while a length loads, so the collection before each timed load scans only what
+    the loads made, not a notebook kernel's whole heap (tens of milliseconds, twice per pair: more
+    than a 10,000-event replay itself, so a point fitted half the pairs in its seconds)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _timed_load(repo: Repository, id: str) -> tuple[Any, float]:
