@@ -158,7 +158,8 @@ def test_the_front_page_says_how_many_product_cells_converged_and_how_steady_the
     ])
     steady = {"steadiness": {"windows": 10, "window_s": 2.0, "cv": 0.1, "slowest": 0.8, "fastest": 1.15, "repetitions_for_target": 25}}
     text = frontpage.how_sure_html(cells, steady)
-    assert "1 of 2 measured cells of the products" in text and "varied by 10.0%" in text and "about 25 repetitions" in text
+    assert "1 of 2 measured cells of the products" in text and "a median of 12 repetitions" in text
+    assert "varied by 10.0%" in text and "about 25 repetitions" in text
     assert "own speed" not in frontpage.how_sure_html(cells, {}) and "1 of 2" in frontpage.how_sure_html(cells, {})
     assert "No cell of a product" in frontpage.how_sure_html(cells[cells["n"] == 0], {})
 

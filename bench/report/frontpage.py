@@ -92,8 +92,10 @@ def how_sure_html(cells: pd.DataFrame, env: dict[str, Any]) -> str:
     if measured.empty:
         text += "No cell of a product (no emulator, no naive design) was measured over repetitions in this run."
     else:
+        soft = measured[measured["unstable"].astype(bool)]
+        stopped = f" (they stopped at a median of {soft['n'].median():g} repetitions)" if not soft.empty else ""
         text += (f"{known} of {len(measured)} measured cells of the products (no emulator, no naive design) reached a 95 % CI within "
-                 f"±{CI_TARGET:.0%} of their median; the others say <em>unstable</em> with the CI they reached, and each verdict's "
+                 f"±{CI_TARGET:.0%} of their median; the others say <em>unstable</em> with the CI they reached{stopped}, and each verdict's "
                  "confidence below redraws every cell from its repetitions.")
     steady = environment.steadiness_line(env)
     return f"<p>{text}{' ' + html.escape(steady) if steady else ''}</p>"
