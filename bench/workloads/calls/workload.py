@@ -47,7 +47,7 @@ REPLY_SLACK_S = 60.0
 
 @dataclass(frozen=True)
 class CallsParams(ConvergingParams):
-    budget_s: float | None = param(110.0, "seconds one engine may spend on this workload; later cases are recorded as skipped")
+    budget_s: float | None = param(100.0, "seconds one engine may spend on this workload; later cases are recorded as skipped")
     max_repetitions: int = param(4, "a point whose 95 % CI is not yet within ±5 % of its median gets more repetitions, up to this many")
     operations: tuple[str, ...] = param(OPERATIONS, "calls to measure")
     loops: tuple[str, ...] = param(("closed",), "closed: back to back; open: scheduled at a target rate (add it for latency under load)")

@@ -51,7 +51,7 @@ PRIME_TIMEOUT_S = 120.0
 
 @dataclass(frozen=True)
 class ContentionParams(ConvergingParams):
-    budget_s: float | None = param(130.0, "seconds one engine may spend on this workload; later cases are recorded as skipped")
+    budget_s: float | None = param(120.0, "seconds one engine may spend on this workload; later cases are recorded as skipped")
     max_repetitions: int = param(4, "a point whose 95 % CI is not yet within ±5 % of its median gets more repetitions, up to this many")
     writers: tuple[int, ...] = param((1, 4, 16), "numbers of concurrent writers (processes, each with its own connection)")
     skews: tuple[float, ...] = param((0.0, 3.0), "Zipf exponents of the stream choice: 0 uniform, 3 mostly one hot stream")
