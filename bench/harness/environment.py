@@ -132,22 +132,22 @@ def read(results_dir: str | Path) -> dict[str, Any] | None:
     return validate(json.loads(path.read_text(encoding="utf-8")), str(path))
 
 
-def update(results_dir: str | Path, engine_settings: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def update(results_dir: str | Path, engine_settings: dict[str, dict[str, Any]] | None = None, *,
+           steadiness: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``environment.json`` (machine facts from the first run into this directory are kept)
-    and merge in engine settings."""
+    and merge in engine settings and the machine's ``steadiness``."""
     path = Path(results_dir) / FILENAME
     environment = read(results_dir) or collect()
     for name, settings in (engine_settings or {}).items():
         environment["engines"][name] = settings
-    _write(path, validate(environment))
-    return environment
-
-
-def _write(path: Path, environment: dict[str, Any]) -> None:
+    if steadiness is not None:
+        environment["steadiness"] = steadiness
+    validate(environment)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(environment, indent=2, sort_keys=True), encoding="utf-8")
     tmp.replace(path)
+    return environment
 
 
 def steadiness(windows: int = 10, window_s: float = 2.0) -> dict[str, Any]:
@@ -171,9 +171,7 @@ def steadiness(windows: int = 10, window_s: float = 2.0) -> dict[str, Any]:
 def record_steadiness(results_dir: str | Path, windows: int, window_s: float) -> dict[str, Any]:
     """Measure ``steadiness`` and keep it in the directory's ``environment.json``."""
     found = steadiness(windows, window_s)
-    environment = update(results_dir)
-    environment["steadiness"] = found
-    _write(Path(results_dir) / FILENAME, validate(environment))
+    update(results_dir, steadiness=found)
     return found
 
 
