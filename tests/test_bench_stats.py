@@ -120,3 +120,9 @@ def test_repetitions_for_a_spread_give_a_median_ci_near_the_target():
 
     assert 0.035 <= typical_ci(needed) <= 0.065
     assert typical_ci(needed // 4) > 0.075
+
+
+def test_a_ci_past_the_target_never_reads_as_the_target():
+    assert stats.percent_up(0.0504, 1) == "5.1%" and stats.percent_up(0.053) == "6%"
+    assert stats.percent_up(0.07) == "7%" and stats.percent_up(0.05, 1) == "5.0%"  # float noise does not round up
+    assert stats.percent_up(float("inf")) == "inf%"

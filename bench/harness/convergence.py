@@ -109,7 +109,7 @@ class Convergence:
                         ci = math.nan
                         note = f"UNSTABLE: one repetition, so no CI (stopped by {why}; target ±{stats.CI_TARGET:.0%})"
                     else:
-                        note = f"UNSTABLE: 95 % CI reaches ±{ci:.1%} after {summary.n} repetitions (stopped by {why}; target ±{stats.CI_TARGET:.0%})"
+                        note = f"UNSTABLE: 95 % CI reaches ±{stats.percent_up(ci, 1)} after {summary.n} repetitions (stopped by {why}; target ±{stats.CI_TARGET:.0%})"
                 out.append(Measurement("ci95_relative", ci if math.isfinite(ci) else None, {**dict(where), "of": metric}, None, note=note))
         return out
 

@@ -143,6 +143,15 @@ def summarize(values: Sequence[float], *, seed: int = 0, target: float = CI_TARG
     return Summary(len(data), median, low, high, spread, len(data) < 2 or summary.ci_relative > target)
 
 
+def percent_up(share: float, decimals: int = 0) -> str:
+    """``share`` as a percentage rounded up to ``decimals``, so a CI just past the target never reads
+    as the target (0.0504 -> "5.1%" with one decimal); float noise below 1e-9 does not round up."""
+    if not math.isfinite(share):
+        return f"{share * 100}%"
+    step = 10**decimals
+    return f"{math.ceil(share * 100 * step - 1e-9) / step:.{decimals}f}%"
+
+
 def repetitions_for(cv: float, target: float = CI_TARGET) -> int:
     """About how many repetitions a median needs for its 95 % CI to lie within ``target`` when they
     spread with coefficient of variation ``cv`` (normal noise: the median's standard error is

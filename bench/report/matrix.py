@@ -13,6 +13,7 @@ import pandas as pd
 from bench.display.tables import short_reason
 from bench.harness.columns import OperatingPoints
 from bench.harness.results import Results, cached, engine_status, engines_of
+from bench.harness.stats import percent_up
 from bench.workloads import matrix_columns
 from eventstore.plugins import CostModel, engines
 
@@ -64,7 +65,7 @@ def _shown(cell: pd.Series) -> Any:
         return cell["reason"]
     flags = []
     if cell["unstable"]:
-        flags.append("unstable: " + (f"CI ±{cell['ci_relative']:.0%}" if pd.notna(cell["ci_relative"]) else f"n = {cell['n']}"))
+        flags.append("unstable: " + (f"CI ±{percent_up(cell['ci_relative'])}" if pd.notna(cell["ci_relative"]) else f"n = {cell['n']}"))
     elif pd.notna(cell["ci_relative"]) and cell["n"] > 1:
         flags.append(f"±{cell['ci_relative']:.0%}")
     if cell["client_bound"]:
